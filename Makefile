@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make run` (set up, start Triton, print URLs) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STATE := .state
+INSTALLED := $(VENV)/.installed
+WEIGHTS := $(STATE)/weights/u2netp.onnx
+SERVED_NETWORK := model_repository/u2netp/1/model.onnx
+
+# make export NETWORK=cvunet CHECKPOINT=path/to/checkpoint.pt   (or ONNX=path/to/model.onnx)
+NETWORK ?= u2netp
+EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
+
+.PHONY: setup run serve test export clean
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(WEIGHTS): $(INSTALLED)
+	$(PY) -m cvunet.weights --dest $@
+
+$(SERVED_NETWORK): $(WEIGHTS)
+	$(PY) -m export.build_repository
+
+setup: $(SERVED_NETWORK)
+
+run: setup
+	$(PY) -m cvunet.embedded_triton
+
+serve: setup
+	$(PY) -m cvunet.embedded_triton
+
+export: $(WEIGHTS)
+	$(PY) -m export.build_repository $(EXPORT_ARGS)
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(STATE) $(SERVED_NETWORK) test-artifacts

@@ -1,0 +1,68 @@
+"""Per-network input preparation and output interpretation.
+
+Each servable network has a :class:`NetworkSpec`; the Triton steps look it up by the name written
+into their config, so preprocessing and postprocessing always match the network actually served.
+U²-Netp is prepared exactly as rembg prepares it (LANCZOS to 320², divide by the image maximum,
+ImageNet mean/std computed in float64, min–max normalised output) so our mattes match rembg's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    input_size: int
+    #: "max": divide by the resized image's maximum (rembg); "unit": divide by 255.
+    scaling: str
+    #: "minmax": stretch raw output to 0..1 per image (rembg); "sigmoid": already 0..1.
+    output: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+NETWORKS = {
+    "u2netp": NetworkSpec(name="u2netp", input_size=320, scaling="max", output="minmax"),
+    "cvunet": NetworkSpec(name="cvunet", input_size=512, scaling="unit", output="sigmoid"),
+}
+
+
+def network_spec(name: str, input_size: int | None = None) -> NetworkSpec:
+    """The spec for a network name, with the input size overridden when the exported model fixes it."""
+    try:
+        spec = NETWORKS[name]
+    except KeyError:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}") from None
+    return replace(spec, input_size=input_size) if input_size else spec
+
+
+def prepare_input(image: Image.Image, spec: NetworkSpec) -> np.ndarray:
+    """RGB image → float32 C×S×S network input."""
+    size = (spec.input_size, spec.input_size)
+    resized = np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
+    if spec.scaling == "max":
+        scaled = resized / (np.max(resized) or 1)
+    else:
+        scaled = resized / 255.0
+    normalised = (scaled - np.asarray(spec.mean)) / np.asarray(spec.std)
+    return normalised.transpose(2, 0, 1).astype(np.float32)
+
+
+def alpha_from_output(output: np.ndarray, spec: NetworkSpec, size: tuple[int, int]) -> np.ndarray:
+    """Raw network output (S×S or 1×S×S) → uint8 matte of the original (width, height)."""
+    prediction = np.squeeze(output).astype(np.float32)
+    if spec.output == "minmax":
+        low, high = float(prediction.min()), float(prediction.max())
+        prediction = (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
+    else:
+        prediction = np.clip(prediction, 0.0, 1.0)
+    matte = Image.fromarray((prediction * 255).astype(np.uint8), mode="L")
+    return np.asarray(matte.resize(size, Image.LANCZOS))

@@ -1,0 +1,138 @@
+"""The Triton python-backend steps of the ``matting`` ensemble.
+
+Each ``model_repository/<step>/1/model.py`` re-exports one class from here as ``TritonPythonModel``.
+The steps only move tensors; the image logic lives in :mod:`cvunet.imageops` and
+:mod:`cvunet.networks`. A bad request gets its own Triton error response with a message for the
+user; the other requests of the batch and the server carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from PIL import Image
+
+from cvunet.imageops import ImageError, OptionsError, OutputOptions, compose, decode_image, encode_image
+from cvunet.networks import alpha_from_output, network_spec, prepare_input
+
+USER_ERRORS = (ImageError, OptionsError)
+
+
+def _parameters(args: dict) -> dict[str, str]:
+    config = json.loads(args["model_config"])
+    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+
+
+def _error_response(exc: Exception, logger) -> pb_utils.InferenceResponse:
+    if isinstance(exc, USER_ERRORS):
+        message = str(exc)
+    else:
+        logger.log_error(f"internal error: {exc!r}")
+        message = f"internal error while processing the image: {type(exc).__name__}: {exc}"
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
+
+
+def _optional_string(request, name: str) -> str | None:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    value = tensor.as_numpy().reshape(-1)
+    if value.size != 1:
+        raise OptionsError(f"{name} must hold exactly one value, got {value.size}")
+    item = value[0]
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+class PreprocessStep:
+    """Encoded image bytes → network input (1×3×S×S) and the decoded original (1×H×W×3)."""
+
+    def initialize(self, args):
+        self.logger = pb_utils.Logger
+        parameters = _parameters(args)
+        self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+
+    def execute(self, requests):
+        return [self._process(request) for request in requests]
+
+    def _process(self, request):
+        try:
+            encoded = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()
+            if encoded.shape[0] != 1:
+                raise OptionsError(
+                    f"send one image per request (got a batch of {encoded.shape[0]}); the server batches requests itself"
+                )
+            image = decode_image(encoded[0].tobytes())
+            network_input = prepare_input(image, self.spec)[np.newaxis]
+            original = np.asarray(image)[np.newaxis]
+            return pb_utils.InferenceResponse(
+                output_tensors=[pb_utils.Tensor("network_input", network_input), pb_utils.Tensor("original", original)]
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
+            return _error_response(exc, self.logger)
+
+
+class OnnxNetworkStep:
+    """Runs the network's ONNX file with ONNX Runtime; concatenates whatever the scheduler batched."""
+
+    def initialize(self, args):
+        import onnxruntime as ort
+
+        parameters = _parameters(args)
+        model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(parameters.get("intra_op_threads", "0"))
+        options.inter_op_num_threads = 1
+        # Idle ORT threads otherwise spin and steal the cores the pre/post steps need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def execute(self, requests):
+        inputs = [pb_utils.get_input_tensor_by_name(request, "network_input").as_numpy() for request in requests]
+        outputs = self.session.run([self.output_name], {self.input_name: np.concatenate(inputs)})[0]
+        responses, start = [], 0
+        for batch in inputs:
+            chunk = np.ascontiguousarray(outputs[start : start + len(batch)], dtype=np.float32)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("network_output", chunk)]))
+            start += len(batch)
+        return responses
+
+
+class PostprocessStep:
+    """Network output + original → encoded result (rgba | alpha | composite, png | webp) and the matte."""
+
+    def initialize(self, args):
+        self.logger = pb_utils.Logger
+        parameters = _parameters(args)
+        self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+        # Pillow's encoders release the GIL; keep their own threads from oversubscribing the CPU.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    def execute(self, requests):
+        return [self._process(request) for request in requests]
+
+    def _process(self, request):
+        try:
+            options = OutputOptions.parse(
+                kind=_optional_string(request, "kind"),
+                format=_optional_string(request, "format"),
+                bg_color=_optional_string(request, "bg_color"),
+            )
+            original = pb_utils.get_input_tensor_by_name(request, "original").as_numpy()[0]
+            output = pb_utils.get_input_tensor_by_name(request, "network_output").as_numpy()[0]
+            image = Image.fromarray(original, mode="RGB")
+            alpha = alpha_from_output(output, self.spec, image.size)
+            encoded = encode_image(compose(image, alpha, options), options.format)
+            return pb_utils.InferenceResponse(
+                output_tensors=[
+                    pb_utils.Tensor("result", np.frombuffer(encoded, dtype=np.uint8)[np.newaxis]),
+                    pb_utils.Tensor("alpha", alpha[np.newaxis]),
+                ]
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
+            return _error_response(exc, self.logger)

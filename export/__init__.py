@@ -1,0 +1,1 @@
+"""Export networks to ONNX and write the Triton model repository."""

@@ -1,0 +1,145 @@
+"""End to end through a real embedded Triton: encoded bytes → ensemble → encoded result."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from client import MattingClient, MattingError
+from cvunet.paths import PROJECT_ROOT
+from tests import image_cases
+
+REMBG_U2NETP = image_cases.FIXTURES / "anime-girl-1.u2netp.png"
+
+
+@pytest.fixture(scope="module", params=["grpc", "http"])
+def client(request, triton):
+    url = triton.grpc_url if request.param == "grpc" else triton.http_url.removeprefix("http://")
+    with MattingClient(url, protocol=request.param) as matting:
+        yield matting
+
+
+def decode(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_round_trip_reproduces_rembg_u2netp(client):
+    result = client.remove_background(image_cases.PHOTO.read_bytes())
+    cutout = decode(result.data)
+    assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (850, 601))
+    ours = np.asarray(cutout)[..., 3].astype(float)
+    assert (ours == result.alpha).all(), "the alpha output and the PNG's alpha channel disagree"
+    rembg = np.asarray(Image.open(REMBG_U2NETP))[..., 3].astype(float)
+    difference = np.abs(ours - rembg)
+    assert difference.mean() <= 1.0 and np.percentile(difference, 99) <= 8.0, (difference.mean(), np.percentile(difference, 99))
+    assert (np.asarray(cutout)[..., :3] == np.asarray(image_cases.photo())).all(), "colours must be the original's"
+
+
+def test_output_options(client):
+    photo = image_cases.PHOTO.read_bytes()
+    matte = decode(client.remove_background(photo, kind="alpha").data)
+    assert matte.mode == "L" and matte.size == (850, 601)
+    composite = client.remove_background(photo, kind="composite", bg_color="#00ff00")
+    image = np.asarray(decode(composite.data))
+    assert image.shape == (601, 850, 3)
+    assert (image[composite.alpha == 0] == (0, 255, 0)).all()
+    webp = client.remove_background(photo, format="webp")
+    assert webp.media_type == "image/webp" and decode(webp.data).format == "WEBP"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "0 bytes"),
+        (b"just text pretending to be a jpeg\n" * 4, "not a supported image"),
+        (image_cases.truncated_jpeg(), "truncated or corrupt"),
+        (image_cases.png_with_declared_size(20000, 20000), "too large"),
+    ],
+    ids=["zero-bytes", "text", "truncated-jpeg", "bomb-20000"],
+)
+def test_bad_inputs_get_clear_errors_and_the_server_keeps_serving(client, data, message):
+    with pytest.raises(MattingError, match=message):
+        client.remove_background(data)
+    assert client.is_ready()
+    assert client.remove_background(image_cases.encode(image_cases.photo((64, 48)), "PNG")).alpha.shape == (48, 64)
+
+
+def test_bad_option_is_a_request_error(client):
+    with pytest.raises(MattingError, match="kind must be one of"):
+        client.remove_background(image_cases.PHOTO.read_bytes(), kind="sepia")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [image_cases.cmyk_jpeg, image_cases.png16, image_cases.palette_png_with_transparency,
+     image_cases.grayscale_jpeg, image_cases.rgba_png, image_cases.animated_gif],
+    ids=["cmyk", "16-bit", "palette", "grayscale", "rgba", "animated-gif"],
+)
+def test_unusual_modes_are_matted(client, make):
+    data = make()
+    expected = Image.open(io.BytesIO(data)).size
+    result = client.remove_background(data)
+    assert decode(result.data).size == expected and result.alpha.shape == expected[::-1]
+    assert result.alpha.max() > result.alpha.min(), "a real matte has foreground and background"
+
+
+def test_exif_rotation_is_applied_over_the_wire(client):
+    data, upright = image_cases.exif_rotated_jpeg()
+    assert decode(client.remove_background(data).data).size == upright
+
+
+def test_garbage_then_real_image_guards_against_numpy_2_in_the_stub(triton):
+    """With numpy 2 the 2.51 stub garbles tensors: a real image would fail after the garbage one."""
+    with MattingClient(triton.grpc_url) as matting:
+        with pytest.raises(MattingError):
+            matting.remove_background(bytes(range(256)) * 16)
+        assert matting.remove_background(image_cases.PHOTO.read_bytes()).alpha.shape == (601, 850)
+
+
+def test_concurrent_requests_all_succeed(triton):
+    images = [image_cases.encode(image_cases.photo((w, h)), "JPEG") for w, h in [(200, 150), (320, 240), (150, 300), (640, 480)] * 2]
+
+    def matte(data: bytes) -> tuple[int, int]:
+        with MattingClient(triton.grpc_url) as matting:
+            return matting.remove_background(data).alpha.shape
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        shapes = list(pool.map(matte, images))
+    assert shapes == [Image.open(io.BytesIO(data)).size[::-1] for data in images]
+
+
+def test_metadata(triton):
+    with MattingClient(triton.grpc_url) as matting:
+        assert matting.server_metadata()["version"] == "2.51.0"
+        names = {tensor["name"] for tensor in matting.model_metadata()["inputs"]}
+        assert names == {"image", "kind", "format", "bg_color"}
+
+
+def test_cli_writes_the_result_and_leaves_the_input_alone(triton, tmp_path):
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(image_cases.PHOTO.read_bytes())
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    command = [sys.executable, "-m", "client", str(source), "--url", triton.grpc_url]
+    done = subprocess.run(command + ["-o", str(tmp_path / "out.png")], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert decode((tmp_path / "out.png").read_bytes()).mode == "RGBA"
+    done = subprocess.run(command + ["--alpha-only"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and decode((tmp_path / "photo.matte.png").read_bytes()).mode == "L"
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png", "photo.jpg", "photo.matte.png"]
+
+
+def test_cli_reports_a_bad_file(triton, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(image_cases.truncated_jpeg())
+    done = subprocess.run([sys.executable, "-m", "client", str(bad), "--url", triton.grpc_url],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "truncated or corrupt" in done.stderr
+    assert not (tmp_path / "broken.matte.png").exists()

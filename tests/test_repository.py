@@ -1,0 +1,96 @@
+"""The generated repository: valid ModelConfig protobufs, consistent ensemble wiring, no drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from google.protobuf import text_format
+from onnx import TensorProto, helper
+from tritonclient.grpc import model_config_pb2 as mc
+
+from cvunet.paths import MODEL_REPOSITORY
+from export.build_repository import ENSEMBLE, build_repository, onnx_input_size
+
+
+def load_config(path: Path) -> mc.ModelConfig:
+    return text_format.Parse(path.read_text(), mc.ModelConfig())
+
+
+def check_ensemble_wiring(repository: Path) -> list[str]:
+    """Every step tensor exists on both sides with the same dtype and dims; returns the step names."""
+    ensemble = load_config(repository / ENSEMBLE / "config.pbtxt")
+    assert ensemble.platform == "ensemble"
+    available = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in ensemble.input}
+    names = []
+    for step in ensemble.ensemble_scheduling.step:
+        config = load_config(repository / step.model_name / "config.pbtxt")
+        assert config.name == step.model_name
+        assert config.max_batch_size >= ensemble.max_batch_size
+        inputs = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in config.input}
+        outputs = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in config.output}
+        for model_input, ensemble_tensor in step.input_map.items():
+            assert model_input in inputs, f"{step.model_name} has no input {model_input}"
+            assert available[ensemble_tensor] == inputs[model_input], f"{step.model_name}.{model_input} mismatch"
+        required = {tensor.name for tensor in config.input if not tensor.optional}
+        assert required <= set(step.input_map), f"{step.model_name} misses required inputs"
+        for model_output, ensemble_tensor in step.output_map.items():
+            assert model_output in outputs, f"{step.model_name} has no output {model_output}"
+            available[ensemble_tensor] = outputs[model_output]
+        names.append(step.model_name)
+    for tensor in ensemble.output:
+        assert available[tensor.name] == (tensor.data_type, list(tensor.dims))
+    return names
+
+
+def test_committed_repository_is_what_the_builder_writes(tmp_path):
+    build_repository(tmp_path, "u2netp", with_weights=False)
+    generated = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file())
+    assert generated, "nothing generated"
+    for relative in generated:
+        assert (MODEL_REPOSITORY / relative).read_text() == (tmp_path / relative).read_text(), f"{relative} drifted: run `make export`"
+
+
+def test_default_repository_is_wired_consistently():
+    assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", "u2netp", "postprocess"]
+    network = load_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
+    assert network.model_warmup, "the network must warm up before the first user request"
+    assert list(network.input[0].dims) == [3, 320, 320]
+
+
+def test_optional_options_are_declared_optional():
+    ensemble = load_config(MODEL_REPOSITORY / ENSEMBLE / "config.pbtxt")
+    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color"}
+    assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
+
+
+def test_cvunet_is_never_served_without_trained_weights(tmp_path):
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        build_repository(tmp_path, "cvunet")
+    assert not (tmp_path / ENSEMBLE).exists()
+
+
+def _write_model(path: Path, input_shape, output_shape, op: str = "Identity") -> Path:
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_onnx_validation_refuses_unusable_files(tmp_path):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(np.random.default_rng(0).bytes(256))
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        onnx_input_size(garbage)
+    wrong_channels = _write_model(tmp_path / "gray.onnx", ["batch", 1, 64, 64], ["batch", 1, 64, 64])
+    with pytest.raises(ValueError, match="N×3×S×S"):
+        onnx_input_size(wrong_channels)
+    rgb_out = _write_model(tmp_path / "rgb.onnx", ["batch", 3, 64, 64], ["batch", 3, 64, 64])
+    with pytest.raises(ValueError, match="output shape"):
+        onnx_input_size(rgb_out)
