@@ -12,7 +12,7 @@ SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 NETWORK ?= u2netp
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export clean
+.PHONY: setup run serve test export bench clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -28,6 +28,7 @@ $(SERVED_NETWORK): $(WEIGHTS)
 
 setup: $(SERVED_NETWORK)
 
+# `run` is the newcomer's entry point (the UI will join it); `serve` is Triton alone.
 run: setup
 	$(PY) -m cvunet.embedded_triton
 
@@ -39,6 +40,9 @@ export: $(WEIGHTS)
 
 test: setup
 	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench.serving_latency
 
 clean:
 	rm -rf $(STATE) $(SERVED_NETWORK) test-artifacts

@@ -15,10 +15,19 @@ from cvunet.imageops import MEDIA_TYPES
 
 MODEL_NAME = "matting"
 DEFAULT_URLS = {"grpc": "127.0.0.1:8001", "http": "127.0.0.1:8000"}
+BAD_INPUT_STATUSES = {"StatusCode.INVALID_ARGUMENT", "400"}
 
 
 class MattingError(RuntimeError):
-    """The server refused or failed the request; ``str()`` is the server's explanation."""
+    """The server refused or failed the request; ``str()`` is the server's explanation.
+
+    ``bad_input`` is True when the image or an option was rejected (gRPC INVALID_ARGUMENT, HTTP 400),
+    False for server or transport failures worth retrying.
+    """
+
+    def __init__(self, message: str, bad_input: bool = False):
+        super().__init__(message)
+        self.bad_input = bad_input
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class MattingClient:
     def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None) -> MattingResult:
         """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp."""
         if not image:
-            raise MattingError("empty input: the file has 0 bytes")
+            raise MattingError("empty input: the file has 0 bytes", bad_input=True)
         triton = self._triton
         encoded = triton.InferInput("image", [1, len(image)], "UINT8")
         encoded.set_data_from_numpy(np.frombuffer(image, dtype=np.uint8)[np.newaxis])
@@ -79,7 +88,8 @@ class MattingClient:
             else:
                 response = self._client.infer(self.model, inputs, outputs=outputs)
         except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and transport errors
-            raise MattingError(_server_message(exc)) from exc
+            status = str(exc.status()) if callable(getattr(exc, "status", None)) else ""
+            raise MattingError(_server_message(exc), bad_input=status in BAD_INPUT_STATUSES) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         return MattingResult(
             data=response.as_numpy("result")[0].tobytes(),

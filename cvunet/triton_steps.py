@@ -28,12 +28,12 @@ def _parameters(args: dict) -> dict[str, str]:
 
 
 def _error_response(exc: Exception, logger) -> pb_utils.InferenceResponse:
+    """User errors become INVALID_ARG (gRPC INVALID_ARGUMENT, HTTP 400); anything else is logged as INTERNAL."""
     if isinstance(exc, USER_ERRORS):
-        message = str(exc)
-    else:
-        logger.log_error(f"internal error: {exc!r}")
-        message = f"internal error while processing the image: {type(exc).__name__}: {exc}"
-    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
+    logger.log_error(f"internal error: {exc!r}")
+    message = f"internal error while processing the image: {type(exc).__name__}: {exc}"
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL))
 
 
 def _optional_string(request, name: str) -> str | None:

@@ -65,15 +65,17 @@ def test_output_options(client):
     ids=["zero-bytes", "text", "truncated-jpeg", "bomb-20000"],
 )
 def test_bad_inputs_get_clear_errors_and_the_server_keeps_serving(client, data, message):
-    with pytest.raises(MattingError, match=message):
+    with pytest.raises(MattingError, match=message) as refused:
         client.remove_background(data)
+    assert refused.value.bad_input, "a bad image is the caller's error (INVALID_ARGUMENT / HTTP 400)"
     assert client.is_ready()
     assert client.remove_background(image_cases.encode(image_cases.photo((64, 48)), "PNG")).alpha.shape == (48, 64)
 
 
 def test_bad_option_is_a_request_error(client):
-    with pytest.raises(MattingError, match="kind must be one of"):
+    with pytest.raises(MattingError, match="kind must be one of") as refused:
         client.remove_background(image_cases.PHOTO.read_bytes(), kind="sepia")
+    assert refused.value.bad_input
 
 
 @pytest.mark.parametrize(
@@ -143,3 +145,14 @@ def test_cli_reports_a_bad_file(triton, tmp_path):
                           cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and "truncated or corrupt" in done.stderr
     assert not (tmp_path / "broken.matte.png").exists()
+
+
+def test_readme_curl_example_works(triton, tmp_path):
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split("<!-- curl-example: start -->")[1].split("<!-- curl-example: end -->")[0]
+    script = block.split("```bash")[1].split("```")[0].replace("http://127.0.0.1:8000", triton.http_url)
+    (tmp_path / "photo.jpg").write_bytes(image_cases.PHOTO.read_bytes())
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cutout = decode((tmp_path / "photo.png").read_bytes())
+    assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (850, 601))
