@@ -12,7 +12,7 @@ SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 NETWORK ?= u2netp
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench clean
+.PHONY: setup run serve test export bench batch clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -28,9 +28,9 @@ $(SERVED_NETWORK): $(WEIGHTS)
 
 setup: $(SERVED_NETWORK)
 
-# `run` is the newcomer's entry point (the UI will join it); `serve` is Triton alone.
+# `run` is the newcomer's entry point: Triton + REST API (the UI will join); `serve` is Triton alone.
 run: setup
-	$(PY) -m cvunet.embedded_triton
+	$(PY) -m cvunet.stack
 
 serve: setup
 	$(PY) -m cvunet.embedded_triton
@@ -43,6 +43,11 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.serving_latency
+	$(PY) -m bench.batch_throughput
+
+# make batch IN=photos/ [OUT=outputs/mine] [ARGS="--recursive --alpha-only"]  (server from `make run`)
+batch: $(INSTALLED)
+	$(PY) -m client.batch $(IN) $(OUT) $(ARGS)
 
 clean:
 	rm -rf $(STATE) $(SERVED_NETWORK) test-artifacts

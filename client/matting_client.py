@@ -33,7 +33,7 @@ class MattingError(RuntimeError):
 @dataclass(frozen=True)
 class MattingResult:
     data: bytes
-    alpha: np.ndarray
+    alpha: np.ndarray | None
     media_type: str
     elapsed_ms: float
 
@@ -67,8 +67,12 @@ class MattingClient:
     def model_metadata(self) -> dict:
         return self._as_dict(self._client.get_model_metadata(self.model))
 
-    def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None) -> MattingResult:
-        """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp."""
+    def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None,
+                          with_alpha: bool = True) -> MattingResult:
+        """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp.
+
+        ``with_alpha=False`` skips transferring the H×W matte (``result.alpha`` is then None).
+        """
         if not image:
             raise MattingError("empty input: the file has 0 bytes", bad_input=True)
         triton = self._triton
@@ -80,7 +84,7 @@ class MattingClient:
                 option = triton.InferInput(name, [1, 1], "BYTES")
                 option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
                 inputs.append(option)
-        outputs = [triton.InferRequestedOutput(name) for name in ("result", "alpha")]
+        outputs = [triton.InferRequestedOutput(name) for name in ("result", "alpha")[: 2 if with_alpha else 1]]
         started = time.perf_counter()
         try:
             if self.protocol == "grpc":
@@ -93,7 +97,7 @@ class MattingClient:
         elapsed_ms = (time.perf_counter() - started) * 1000
         return MattingResult(
             data=response.as_numpy("result")[0].tobytes(),
-            alpha=response.as_numpy("alpha")[0],
+            alpha=response.as_numpy("alpha")[0] if with_alpha else None,
             media_type=MEDIA_TYPES.get(format, "image/png"),
             elapsed_ms=elapsed_ms,
         )

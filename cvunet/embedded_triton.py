@@ -105,7 +105,7 @@ def _check_repository(repository: Path) -> None:
             raise TritonStartError(f"network weights missing: {shim.parent / 'model.onnx'}; run `make export` to fetch and install them")
 
 
-def _stop_with_parent() -> None:
+def stop_with_parent() -> None:
     """In the child before exec: ask Linux to SIGTERM Triton if the launcher dies, even by SIGKILL."""
     import ctypes
 
@@ -182,7 +182,7 @@ class EmbeddedTriton:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command(backend_directory), stdout=log, stderr=subprocess.STDOUT,
                                             env=self.environment(), cwd=self.state_dir, start_new_session=True,
-                                            preexec_fn=_stop_with_parent)
+                                            preexec_fn=stop_with_parent)
         self._wait_ready()
         return self
 
@@ -224,8 +224,13 @@ class EmbeddedTriton:
         self.stop()
 
 
-def _interrupt(signum, frame):
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM behave like Ctrl-C, so ``finally`` blocks stop the child servers."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("TRITON_METRICS_PORT", 8002)))
     args = parser.parse_args(argv)
     server = EmbeddedTriton(args.repository, args.host, Ports(args.http_port, args.grpc_port, args.metrics_port))
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     print(f"starting Triton on {args.host} (log: {server.log_path}) …", flush=True)
     try:
         server.start()

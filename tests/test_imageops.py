@@ -68,7 +68,9 @@ def test_compose_kinds():
     image = Image.new("RGB", (4, 2), (200, 100, 50))
     alpha = np.array([[0, 255, 128, 0], [255, 255, 0, 0]], dtype=np.uint8)
     rgba = np.asarray(compose(image, alpha, OutputOptions.parse("rgba")))
-    assert rgba.shape == (2, 4, 4) and (rgba[..., 3] == alpha).all() and (rgba[..., :3] == (200, 100, 50)).all()
+    assert rgba.shape == (2, 4, 4) and (rgba[..., 3] == alpha).all()
+    assert (rgba[alpha > 0, :3] == (200, 100, 50)).all(), "visible pixels keep the original colour"
+    assert (rgba[alpha == 0, :3] == 0).all(), "invisible pixels are blacked out for compression"
     matte = compose(image, alpha, OutputOptions.parse("alpha"))
     assert matte.mode == "L" and (np.asarray(matte) == alpha).all()
     composite = np.asarray(compose(image, alpha, OutputOptions.parse("composite", bg_color="#00ff00")))

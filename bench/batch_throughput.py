@@ -1,0 +1,138 @@
+"""Batch throughput: our batch client → Triton ensemble vs. `rembg p` vs. the bare network.
+
+    make bench     (or: .venv/bin/python -m bench.batch_throughput [--count 16] [--sizes small,large])
+
+Everything runs in one process tree on this machine, on the same folders of photos made from the
+shared fixture (cropped and resized: ~0.3 MP and 12 MP, no datasets in git), with the same verified
+U²-Netp weights. Rows per size:
+  1. network only — ONNX Runtime in-process at batch 1, preprocessed inputs: the machine's limit;
+  2. rembg p -m u2netp — installed in its own venv, pointed at our weights file;
+  3. ours — client.batch → embedded Triton ensemble, at concurrency 1, 2, 4 and 8.
+Columns: images/s, p50/p95 per-image latency, peak RSS of the serving processes, ours/rembg and
+ours/limit. A benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from bench.peak_rss import PeakRss
+from bench.rembg_baseline import ensure_rembg_venv, run_rembg_p
+from client.batch import BatchSettings, run_batch
+from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
+from cvunet.imageops import decode_image
+from cvunet.networks import network_spec, prepare_input
+from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
+from cvunet.weights import U2NETP_PATH
+
+FIXTURE = PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg" / "anime-girl-1.jpg"
+SIZES = {"small": (640, 480), "large": (4000, 3000)}
+CONCURRENCY = (1, 2, 4, 8)
+
+
+@dataclass
+class Row:
+    label: str
+    images_per_s: float
+    p50_ms: float
+    p95_ms: float
+    peak_rss_mb: float
+
+
+def make_photos(folder: Path, size: tuple[int, int], count: int) -> Path:
+    """``count`` distinct JPEGs of ``size``: shifted crops of the fixture, every other one mirrored."""
+    folder.mkdir(parents=True)
+    photo = Image.open(FIXTURE).convert("RGB")
+    for index in range(count):
+        left, top = (index * 7) % 60, (index * 5) % 40
+        crop = photo.crop((left, top, photo.width - 60 + left, photo.height - 40 + top))
+        if index % 2:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        crop.resize(size, Image.BICUBIC).save(folder / f"photo{index:02d}.jpg", quality=90)
+    return folder
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return statistics.median(samples_ms), float(np.percentile(samples_ms, 95))
+
+
+def network_only(folder: Path) -> Row:
+    spec = network_spec("u2netp")
+    session = ort.InferenceSession(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    inputs = [prepare_input(decode_image(path.read_bytes()), spec)[np.newaxis] for path in sorted(folder.iterdir())]
+    session.run(None, {name: inputs[0]})
+    latencies = []
+    with PeakRss(os.getpid()) as rss:
+        started = time.perf_counter()
+        for tensor in inputs:
+            begun = time.perf_counter()
+            session.run(None, {name: tensor})
+            latencies.append((time.perf_counter() - begun) * 1000)
+        elapsed = time.perf_counter() - started
+    return Row("network only (ORT, batch 1)", len(inputs) / elapsed, *percentiles(latencies), rss.peak_mb)
+
+
+def rembg(folder: Path, workdir: Path) -> Row:
+    executable = ensure_rembg_venv(STATE_DIR)
+    result = run_rembg_p(executable, folder, workdir / "rembg-out", U2NETP_PATH, STATE_DIR)
+    return Row("rembg p -m u2netp", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"])
+
+
+def ours(folder: Path, workdir: Path, concurrency: int, server: EmbeddedTriton) -> Row:
+    settings = BatchSettings(concurrency=concurrency, overwrite=True)
+    output = workdir / f"ours-{concurrency}"
+    run_batch(folder, output, server.grpc_url, settings=settings, progress=False)  # warm-up pass
+    with PeakRss(server.process.pid) as rss:
+        report = run_batch(folder, output, server.grpc_url, settings=settings, progress=False)
+    latencies = [outcome.ms for outcome in report.outcomes if outcome.status == "ok"]
+    if report.counts["failed"]:
+        raise RuntimeError(f"{report.counts['failed']} files failed: {report.outcomes}")
+    return Row(f"ours, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies), rss.peak_mb)
+
+
+def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -> None:
+    print(f"\n{title}")
+    header = f"{'pipeline':<30}{'images/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'peak RSS MB':>13}{'vs rembg':>10}{'vs limit':>10}"
+    print(header + "\n" + "-" * len(header))
+    for row in rows:
+        versus_rembg = f"{row.images_per_s / baseline.images_per_s:.2f}×" if baseline else "-"
+        print(f"{row.label:<30}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>13.0f}"
+              f"{versus_rembg:>10}{row.images_per_s / limit.images_per_s:>9.0%} ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=16, help="photos per size")
+    parser.add_argument("--sizes", default="small,large", help="comma-separated: small (640×480), large (4000×3000)")
+    parser.add_argument("--skip-rembg", action="store_true")
+    args = parser.parse_args()
+    server = EmbeddedTriton(MODEL_REPOSITORY, ports=Ports(free_port(), free_port(), free_port())).start()
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            workdir = Path(directory)
+            for size_name in args.sizes.split(","):
+                width, height = SIZES[size_name]
+                folder = make_photos(workdir / size_name / "in", (width, height), args.count)
+                limit = network_only(folder)
+                baseline = None if args.skip_rembg else rembg(folder, workdir / size_name)
+                rows = [limit] + ([baseline] if baseline else [])
+                rows += [ours(folder, workdir / size_name, concurrency, server) for concurrency in CONCURRENCY]
+                title = f"{args.count} photos of {width}×{height} ({width * height / 1e6:.1f} MP)"
+                print_table(title, rows, limit, baseline)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""`make run`'s stack: Triton and the REST API come up together, print their URLs and stop together."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from cvunet.embedded_triton import EmbeddedTriton, free_port
+from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from tests import image_cases
+from tests.conftest import free_ports
+
+
+def test_stack_serves_rest_and_triton_until_sigterm(tmp_path):
+    ports, rest_port = free_ports(), free_port()
+    command = [sys.executable, "-m", "cvunet.stack", "--rest-port", str(rest_port), "--http-port", str(ports.http),
+               "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not any("Ctrl-C stops everything" in line for line in lines):
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    try:
+        printed = "".join(lines)
+        assert f"REST API        http://127.0.0.1:{rest_port}/api/matting" in printed, printed
+        assert f"Triton HTTP     http://127.0.0.1:{ports.http}" in printed, printed
+        response = httpx.post(f"http://127.0.0.1:{rest_port}/api/matting", timeout=120,
+                              files={"image": ("photo.jpg", image_cases.PHOTO.read_bytes(), "image/jpeg")})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        (tmp_path / "result.png").write_bytes(response.content)
+        with Image.open(tmp_path / "result.png") as result:
+            assert (result.mode, result.size) == ("RGBA", (850, 601))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+    assert not EmbeddedTriton(MODEL_REPOSITORY, ports=ports).is_ready()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{rest_port}/healthz", timeout=2)
