@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -86,9 +87,10 @@ def latency_table(repeats: int) -> None:
 
 def throughput_table(requests: int, concurrency: int) -> None:
     candidates = {
-        "1 network instance, no batching": RepositorySettings(),
-        "1 network instance, dynamic batching": replace(RepositorySettings(), dynamic_batching=True),
-        "2 network instances × 1 thread": replace(RepositorySettings(), network_instances=2, intra_op_threads=1),
+        "default: 2 network instances": RepositorySettings(),
+        "1 network instance, all cores": replace(RepositorySettings(), network_instances=1),
+        "1 network instance, dynamic batching": replace(RepositorySettings(), network_instances=1, dynamic_batching=True),
+        "2 network instances × all cores each": replace(RepositorySettings(), intra_op_threads=os.cpu_count() or 1),
     }
     data = FIXTURE.read_bytes()
     print(f"\nThroughput, {requests} fixture requests with {concurrency} in flight (images/s; higher is better)")

@@ -162,7 +162,7 @@ class EmbeddedTriton:
             "--metrics-address", self.host, "--metrics-port", str(self.ports.metrics),
             # explicit control with everything loaded: starts like "none" but allows reloading models later.
             "--model-control-mode", "explicit", "--load-model", "*",
-            # Decoded originals (up to 50 MP × 3 bytes) pass between steps: grow shared memory in big steps.
+            # Mattes and encoded images of up to 50 MP (tens of MB) pass between steps: grow shared memory in big steps.
             "--backend-config", "python,shm-default-byte-size=16777216",
             "--backend-config", "python,shm-growth-byte-size=67108864",
         ]

@@ -42,8 +42,9 @@ class RepositorySettings:
 
     max_batch_size: int = 8
     dynamic_batching: bool = False
-    network_instances: int = 1
+    network_instances: int = 2
     step_instances: int = 2
+    #: 0: the cores divided among the network instances.
     intra_op_threads: int = 0
 
 
@@ -66,7 +67,7 @@ def _python_config(name: str, settings: RepositorySettings, instances: int, para
 def preprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
     config = _python_config("preprocess", settings, settings.step_instances, {"network": network, "input_size": str(size)})
     config.input.append(_tensor("image", mc.TYPE_UINT8, [-1]))
-    config.output.extend([_output("network_input", mc.TYPE_FP32, [3, size, size]), _output("original", mc.TYPE_UINT8, [-1, -1, 3])])
+    config.output.append(_output("network_input", mc.TYPE_FP32, [3, size, size]))
     return config
 
 
@@ -86,7 +87,7 @@ def network_config(network: str, size: int, settings: RepositorySettings) -> mc.
 
 def postprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
     config = _python_config("postprocess", settings, settings.step_instances, {"network": network, "input_size": str(size)})
-    config.input.extend([_tensor("network_output", mc.TYPE_FP32, [1, size, size]), _tensor("original", mc.TYPE_UINT8, [-1, -1, 3])])
+    config.input.extend([_tensor("network_output", mc.TYPE_FP32, [1, size, size]), _tensor("image", mc.TYPE_UINT8, [-1])])
     config.input.extend(_tensor(name, mc.TYPE_STRING, [1], optional=True) for name in OPTION_INPUTS)
     config.output.extend([_output("result", mc.TYPE_UINT8, [-1]), _output("alpha", mc.TYPE_UINT8, [-1, -1])])
     return config
@@ -100,12 +101,12 @@ def ensemble_config(network: str, settings: RepositorySettings) -> mc.ModelConfi
     steps = config.ensemble_scheduling.step
     preprocess = steps.add(model_name="preprocess", model_version=-1)
     preprocess.input_map["image"] = "image"
-    preprocess.output_map.update({"network_input": "network_input", "original": "original"})
+    preprocess.output_map["network_input"] = "network_input"
     net = steps.add(model_name=network, model_version=-1)
     net.input_map["network_input"] = "network_input"
     net.output_map["network_output"] = "network_output"
     postprocess = steps.add(model_name="postprocess", model_version=-1)
-    postprocess.input_map.update({"network_output": "network_output", "original": "original"})
+    postprocess.input_map.update({"network_output": "network_output", "image": "image"})
     postprocess.input_map.update({name: name for name in OPTION_INPUTS})
     postprocess.output_map.update({"result": "result", "alpha": "alpha"})
     return config
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamic-batching", action="store_true", help="let Triton batch network requests")
     parser.add_argument("--network-instances", type=int, default=RepositorySettings.network_instances)
     parser.add_argument("--step-instances", type=int, default=RepositorySettings.step_instances)
-    parser.add_argument("--intra-op-threads", type=int, default=RepositorySettings.intra_op_threads, help="0 = all cores")
+    parser.add_argument("--intra-op-threads", type=int, default=RepositorySettings.intra_op_threads, help="0 = cores ÷ network instances")
     args = parser.parse_args(argv)
     settings = RepositorySettings(
         max_batch_size=args.max_batch_size,
