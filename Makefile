@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STATE := .state
 INSTALLED := $(VENV)/.installed
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 WEIGHTS := $(STATE)/weights/u2netp.onnx
 SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 
@@ -12,7 +13,7 @@ SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 NETWORK ?= u2netp
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench batch clean
+.PHONY: setup run serve test export bench batch browser clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -38,7 +39,13 @@ serve: setup
 export: $(WEIGHTS)
 	$(PY) -m export.build_repository $(EXPORT_ARGS)
 
-test: setup
+# The browser tests drive Debian's Chromium through its ChromeDriver (no browser download); a CJK
+# font makes the Chinese UI legible in their screenshots.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei; }
+
+test: setup browser
 	$(PY) -m pytest
 
 bench: setup

@@ -87,16 +87,23 @@ class BatchReport:
                            "files": [asdict(outcome) for outcome in self.outcomes]}, indent=2, ensure_ascii=False)
 
 
-def find_images(root: Path, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``root`` by suffix (any case), sorted; hidden and temp files are ignored."""
+def find_images(root: Path, recursive: bool = False, exclude: Path | None = None, confine: bool = False) -> list[Path]:
+    """Image files under ``root`` by suffix (any case), sorted; hidden and temp files are ignored.
+
+    ``confine`` skips files that resolve outside ``root`` (symlinks pointing elsewhere), for callers
+    such as the dashboard that must not read beyond the folder they were given.
+    """
     candidates = root.rglob("*") if recursive else root.iterdir()
     exclude = exclude.resolve() if exclude else None
+    real_root = root.resolve()
     found = []
     for path in candidates:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
         if exclude and path.resolve().is_relative_to(exclude):
+            continue
+        if confine and not path.resolve().is_relative_to(real_root):
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
             found.append(path)
@@ -160,12 +167,16 @@ def run_batch(
     recursive: bool = False,
     progress: bool = True,
     on_outcome: Callable[[FileOutcome, int, int], None] | None = None,
+    confine: bool = False,
 ) -> BatchReport:
-    """Process every image under ``input_dir`` into ``output_dir``; ``on_outcome(outcome, done, total)`` per file."""
+    """Process every image under ``input_dir`` into ``output_dir``; ``on_outcome(outcome, done, total)`` per file.
+
+    ``confine``: see :func:`find_images`.
+    """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise NotADirectoryError(f"input folder {input_dir} does not exist or is not a folder")
-    sources = find_images(input_dir, recursive, exclude=output_dir)
+    sources = find_images(input_dir, recursive, exclude=output_dir, confine=confine)
     targets = output_paths(sources, input_dir, output_dir, settings.options.format)
     report = BatchReport(str(input_dir), str(output_dir))
     state, local = _ServerState(), threading.local()

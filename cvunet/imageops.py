@@ -150,6 +150,20 @@ def compose(image: Image.Image, alpha: np.ndarray, options: OutputOptions) -> Im
     return cutout
 
 
+def composite_over_image(image: Image.Image, alpha: np.ndarray, background: Image.Image) -> Image.Image:
+    """Place the cut-out on a background picture scaled to cover the photo and centre-cropped.
+
+    Covering (rather than fitting) leaves no bars, and the result keeps the photo's size, so it can be
+    encoded like any other output.
+    """
+    matte = Image.fromarray(alpha, mode="L")
+    if matte.size != image.size:
+        raise ValueError(f"matte size {matte.size} does not match image size {image.size}")
+    result = ImageOps.fit(background.convert("RGB"), image.size, Image.LANCZOS)
+    result.paste(image.convert("RGB"), mask=matte)
+    return result
+
+
 def encode_image(image: Image.Image, format: str) -> bytes:
     """Encode to PNG (lossless, fast settings) or WebP (lossy colour, kept alpha)."""
     if format == "png":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,3 +29,28 @@ def triton() -> EmbeddedTriton:
     server = start_triton(MODEL_REPOSITORY, "default")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def ui_env(triton, tmp_path, monkeypatch):
+    """Environment for the dashboard: the session Triton, and private roots, outputs and history."""
+    data, outputs = tmp_path / "data", tmp_path / "outputs"
+    data.mkdir()
+    outputs.mkdir()
+    monkeypatch.setenv("TRITON_GRPC_URL", triton.grpc_url)
+    monkeypatch.setenv("TRITON_METRICS_URL", triton.metrics_url)
+    monkeypatch.setenv("CVUNET_UI_ROOTS", os.pathsep.join([str(data), str(outputs)]))
+    monkeypatch.setenv("CVUNET_OUTPUTS_DIR", str(outputs))
+    monkeypatch.setenv("CVUNET_HISTORY_DB", str(tmp_path / "history.sqlite3"))
+    return SimpleNamespace(data=data, outputs=outputs, history_db=tmp_path / "history.sqlite3", triton=triton)
+
+
+@pytest.fixture
+def app_test(ui_env):
+    """A fresh AppTest of the dashboard, already run once (English selected)."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(PROJECT_ROOT / "ui" / "app.py"), default_timeout=180)
+    app.session_state["language"] = "en"
+    app.run()
+    return app

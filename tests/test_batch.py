@@ -92,6 +92,22 @@ def test_folder_walk_mirrors_tree_and_resolves_name_clashes(tmp_path):
                        "sub/c.webp": "sub/c.png", "sub/deeper/d.TIFF": "sub/deeper/d.png"}
 
 
+def test_confined_walk_skips_links_that_leave_the_folder(tmp_path):
+    inside, outside = tmp_path / "inside", tmp_path / "outside"
+    (outside / "private").mkdir(parents=True)
+    (outside / "secret.jpg").write_bytes(b"x")
+    (outside / "private" / "more.png").write_bytes(b"x")
+    inside.mkdir()
+    (inside / "own.jpg").write_bytes(b"x")
+    (inside / "link.jpg").symlink_to(outside / "secret.jpg")
+    (inside / "linked-folder").symlink_to(outside / "private", target_is_directory=True)
+    def names(paths):
+        return sorted(path.relative_to(inside).as_posix() for path in paths)
+
+    assert names(find_images(inside, recursive=True, confine=True)) == ["own.jpg"]
+    assert names(find_images(inside, recursive=True)) == ["link.jpg", "own.jpg"]
+
+
 def _photo_folder(root: Path, count: int) -> Path:
     sizes = [(160, 120), (120, 160), (200, 150), (96, 96)]
     for index in range(count):

@@ -1,4 +1,4 @@
-"""`make run`'s stack: Triton and the REST API come up together, print their URLs and stop together."""
+"""`make run`'s stack: Triton, the REST API and the dashboard come up together, print their URLs and stop together."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from tests import image_cases
 from tests.conftest import free_ports
 
 
-def test_stack_serves_rest_and_triton_until_sigterm(tmp_path):
-    ports, rest_port = free_ports(), free_port()
-    command = [sys.executable, "-m", "cvunet.stack", "--rest-port", str(rest_port), "--http-port", str(ports.http),
+def test_stack_serves_dashboard_rest_and_triton_until_sigterm(tmp_path):
+    ports, rest_port, ui_port = free_ports(), free_port(), free_port()
+    command = [sys.executable, "-m", "cvunet.stack", "--rest-port", str(rest_port), "--ui-port", str(ui_port),
+               "--http-port", str(ports.http),
                "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -33,6 +34,8 @@ def test_stack_serves_rest_and_triton_until_sigterm(tmp_path):
         printed = "".join(lines)
         assert f"REST API        http://127.0.0.1:{rest_port}/api/matting" in printed, printed
         assert f"Triton HTTP     http://127.0.0.1:{ports.http}" in printed, printed
+        assert f"Dashboard       http://127.0.0.1:{ui_port}" in printed, printed
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=10).text == "ok"
         response = httpx.post(f"http://127.0.0.1:{rest_port}/api/matting", timeout=120,
                               files={"image": ("photo.jpg", image_cases.PHOTO.read_bytes(), "image/jpeg")})
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
@@ -44,5 +47,6 @@ def test_stack_serves_rest_and_triton_until_sigterm(tmp_path):
         output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output
     assert not EmbeddedTriton(MODEL_REPOSITORY, ports=ports).is_ready()
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"http://127.0.0.1:{rest_port}/healthz", timeout=2)
+    for url in (f"http://127.0.0.1:{rest_port}/healthz", f"http://127.0.0.1:{ui_port}/_stcore/health"):
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url, timeout=2)

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: single image, batch, history and advanced settings (zh / en)."""

@@ -1,0 +1,54 @@
+"""What every tab needs: settings, the chosen language, the Triton client, the history store,
+and one way of turning failures into friendly messages (never a traceback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from client import MattingClient, MattingError
+from ui import i18n
+from ui.history import HistoryStore
+from ui.settings import UiSettings
+
+
+@st.cache_resource
+def _client(url: str) -> MattingClient:
+    return MattingClient(url)
+
+
+@st.cache_resource
+def _history(path: str, limit: int) -> HistoryStore:
+    return HistoryStore(path, limit)
+
+
+@dataclass
+class UiContext:
+    settings: UiSettings
+    language: str
+
+    @property
+    def client(self) -> MattingClient:
+        return _client(self.settings.triton_grpc_url)
+
+    @property
+    def history(self) -> HistoryStore:
+        return _history(str(self.settings.history_db), self.settings.history_limit)
+
+    def text(self, table: dict[str, dict[str, str]], key: str, **values) -> str:
+        return i18n.text(table, self.language, key, **values)
+
+    def common(self, key: str, **values) -> str:
+        return i18n.text(i18n.COMMON, self.language, key, **values)
+
+    def failure_message(self, exc: Exception) -> str:
+        """A sentence for the user: bad input, server down, or anything else (logged by Streamlit)."""
+        if isinstance(exc, MattingError) and exc.bad_input:
+            return self.common("bad_image", reason=str(exc))
+        if isinstance(exc, MattingError):
+            return self.common("server_down", url=self.settings.triton_grpc_url)
+        return self.common("unexpected", reason=f"{type(exc).__name__}: {exc}")
+
+    def show_failure(self, exc: Exception) -> None:
+        st.error(self.failure_message(exc))

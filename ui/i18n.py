@@ -1,0 +1,45 @@
+"""Chinese (the original product's language) and English, chosen in the sidebar.
+
+Each tab keeps its own strings as ``{"en": {...}, "zh": {...}}`` and looks them up with
+:func:`text`; a missing Chinese string falls back to English rather than showing a key.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+DEFAULT_LANGUAGE = "zh"
+
+COMMON = {
+    "en": {
+        "title": "CV-UNet Universal Matting",
+        "language": "Language",
+        "tab_single": "Single image",
+        "tab_batch": "Batch",
+        "tab_history": "History",
+        "tab_advanced": "Advanced",
+        "server_down": "The inference server is not reachable at {url}. Start it with `make run` and try again.",
+        "bad_image": "This file cannot be processed: {reason}",
+        "unexpected": "Something went wrong: {reason}",
+        "server_status_ok": "Triton ready at {url}",
+        "server_status_down": "Triton not reachable at {url}",
+    },
+    "zh": {
+        "title": "CV-UNet 通用抠图",
+        "language": "语言",
+        "tab_single": "单图处理",
+        "tab_batch": "批量处理",
+        "tab_history": "历史记录",
+        "tab_advanced": "高级设置",
+        "server_down": "无法连接推理服务器 {url}。请先运行 `make run` 再重试。",
+        "bad_image": "无法处理该文件：{reason}",
+        "unexpected": "处理出错：{reason}",
+        "server_status_ok": "Triton 已就绪：{url}",
+        "server_status_down": "无法连接 Triton：{url}",
+    },
+}
+
+
+def text(table: dict[str, dict[str, str]], language: str, key: str, **values) -> str:
+    strings = table.get(language, {})
+    template = strings.get(key) or table["en"][key]
+    return template.format(**values) if values else template

@@ -1,0 +1,41 @@
+"""Dashboard settings from the environment; ``make run`` passes the Triton addresses it started."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
+
+#: Streamlit's global upload cap: a full CV-UNet checkpoint is ~190 MB. Image uploaders set their
+#: own smaller limit (``max_upload_mb``).
+MODEL_IMPORT_MAX_MB = 1024
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    triton_grpc_url: str
+    triton_metrics_url: str
+    #: Folders the batch tab may read from or write to; anything else is refused.
+    allowed_roots: tuple[Path, ...]
+    outputs_dir: Path
+    history_db: Path
+    history_limit: int
+    max_upload_mb: int
+    repository: Path
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> UiSettings:
+        roots = environ.get("CVUNET_UI_ROOTS")
+        allowed = [Path(root) for root in roots.split(os.pathsep) if root] if roots else [PROJECT_ROOT / "data", PROJECT_ROOT / "outputs"]
+        return cls(
+            triton_grpc_url=environ.get("TRITON_GRPC_URL", "127.0.0.1:8001"),
+            triton_metrics_url=environ.get("TRITON_METRICS_URL", "http://127.0.0.1:8002/metrics"),
+            allowed_roots=tuple(root.resolve() for root in allowed),
+            outputs_dir=Path(environ.get("CVUNET_OUTPUTS_DIR", PROJECT_ROOT / "outputs")).resolve(),
+            history_db=Path(environ.get("CVUNET_HISTORY_DB", STATE_DIR / "ui" / "history.sqlite3")),
+            history_limit=int(environ.get("CVUNET_HISTORY_LIMIT", 500)),
+            max_upload_mb=int(environ.get("CVUNET_UI_MAX_UPLOAD_MB", 25)),
+            repository=Path(environ.get("CVUNET_REPOSITORY", MODEL_REPOSITORY)),
+        )
