@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,3 +55,16 @@ def app_test(ui_env):
     app.session_state["language"] = "en"
     app.run()
     return app
+
+
+def start_printing(command: list[str], until: str) -> tuple[subprocess.Popen, str]:
+    """Start a long-running command and return it with what it printed up to the line holding ``until``
+    (or up to its exit: the caller's assertions then show what went wrong)."""
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    while not any(until in line for line in lines):
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    return process, "".join(lines)

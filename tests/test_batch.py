@@ -9,7 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from client.batch import REPORT_NAME, BatchSettings, find_images, output_paths, run_batch

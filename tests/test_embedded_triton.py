@@ -5,16 +5,14 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
 from cvunet.embedded_triton import EmbeddedTriton, Ports, TritonStartError, free_port
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from cvunet.paths import MODEL_REPOSITORY
 from export.build_repository import build_repository
-from tests.conftest import ARTIFACTS, free_ports
+from tests.conftest import ARTIFACTS, free_ports, start_printing
 
 
 def test_port_in_use_is_reported_before_starting():
@@ -54,16 +52,9 @@ def test_command_line_serves_until_sigterm(tmp_path):
     shutil.copytree(MODEL_REPOSITORY, repository)
     command = [sys.executable, "-m", "cvunet.embedded_triton", "--repository", str(repository),
                "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not any("ensemble   matting" in line for line in lines):
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
+    process, printed = start_printing(command, until="ensemble   matting")
     try:
-        assert any(f"HTTP/REST  http://127.0.0.1:{ports.http}" in line for line in lines), "".join(lines)
+        assert f"HTTP/REST  http://127.0.0.1:{ports.http}" in printed, printed
         assert EmbeddedTriton(repository, ports=ports).is_ready()
     finally:
         process.send_signal(signal.SIGTERM)

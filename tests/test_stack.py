@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from PIL import Image
 
 from cvunet.embedded_triton import EmbeddedTriton, free_port
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from cvunet.paths import MODEL_REPOSITORY
 from tests import image_cases
-from tests.conftest import free_ports
+from tests.conftest import free_ports, start_printing
 
 
 def test_stack_serves_dashboard_rest_and_triton_until_sigterm(tmp_path):
@@ -22,16 +20,8 @@ def test_stack_serves_dashboard_rest_and_triton_until_sigterm(tmp_path):
     command = [sys.executable, "-m", "cvunet.stack", "--rest-port", str(rest_port), "--ui-port", str(ui_port),
                "--http-port", str(ports.http),
                "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not any("Ctrl-C stops everything" in line for line in lines):
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
+    process, printed = start_printing(command, until="Ctrl-C stops everything")
     try:
-        printed = "".join(lines)
         assert f"REST API        http://127.0.0.1:{rest_port}/api/matting" in printed, printed
         assert f"Triton HTTP     http://127.0.0.1:{ports.http}" in printed, printed
         assert f"Dashboard       http://127.0.0.1:{ui_port}" in printed, printed

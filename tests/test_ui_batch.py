@@ -41,7 +41,7 @@ def metrics(app) -> dict[str, str]:
 
 
 def test_folder_with_a_broken_file(app_test, ui_env):
-    from ui.tabs.batch import zip_folder  # imported here: Streamlit warns about caches imported outside a run
+    from ui.archive import zip_folder
 
     folder = write_photos(ui_env.data / "photos")
     app = run_folder(app_test, str(folder))

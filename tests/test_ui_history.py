@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ui.history import HistoryStore, Job, make_thumbnail
-from ui.tabs.history import zip_folder
+from ui.archive import zip_folder
 
 HISTORY_TAB = 2
 

@@ -7,10 +7,8 @@ The last batch lives in ``st.session_state`` so the download button and other re
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,6 +19,7 @@ from PIL import Image
 
 from client.batch import DEFAULT_CONCURRENCY, BatchReport, BatchSettings, find_images, run_batch
 from cvunet.imageops import OUTPUT_FORMATS, OUTPUT_KINDS, OutputOptions
+from ui.archive import zip_folder
 from ui.context import UiContext
 from ui.history import Job, make_thumbnail
 from ui.paths import PathNotAllowed, resolve_in_roots
@@ -124,21 +123,6 @@ class BatchRequest:
         if self.options.kind == "composite":
             options["bg_color"] = "#%02x%02x%02x" % self.options.bg_color
         return options
-
-
-def zip_folder(folder: Path) -> bytes:
-    """Every output of a batch (images and report.json) as a ZIP built in memory, paths relative to ``folder``.
-
-    Images are stored as they are (PNG and WebP do not compress further); hidden temp files are left out.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                compression = zipfile.ZIP_DEFLATED if path.suffix == ".json" else zipfile.ZIP_STORED
-                archive.write(path, relative.as_posix(), compress_type=compression)
-    return buffer.getvalue()
 
 
 def batch_status(report: BatchReport) -> str:

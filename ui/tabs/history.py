@@ -7,10 +7,8 @@ batch jobs never zips folders on every rerun.
 from __future__ import annotations
 
 import base64
-import io
 import mimetypes
 import sqlite3
-import zipfile
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ui.archive import zip_folder
 from ui.history import Job
 
 STRINGS = {
@@ -112,16 +111,6 @@ STRINGS = {
 KINDS = ("all", "single", "batch")
 STATUSES = ("all", "ok", "partial", "failed")
 SHOWN_SOURCES = 3
-
-
-def zip_folder(folder: Path) -> bytes:
-    """The folder's files as a ZIP, paths relative to it (images are already compressed: stored)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 def local_time(timestamp: float) -> str:
