@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make run` (set up, start Triton, print URLs) and `make test`.
+# Two commands for a newcomer: `make run` (set up; start Triton, the REST API and the dashboard; print URLs) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -29,7 +29,7 @@ $(SERVED_NETWORK): $(WEIGHTS)
 
 setup: $(SERVED_NETWORK)
 
-# `run` is the newcomer's entry point: Triton + REST API (the UI will join); `serve` is Triton alone.
+# `run` is the newcomer's entry point: Triton + REST API + dashboard; `serve` is Triton alone.
 run: setup
 	$(PY) -m cvunet.stack
 
