@@ -13,7 +13,7 @@ SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 NETWORK ?= u2netp
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench batch browser clean
+.PHONY: setup run serve test export bench quality batch browser clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -51,6 +51,9 @@ test: setup browser
 bench: setup
 	$(PY) -m bench.serving_latency
 	$(PY) -m bench.batch_throughput
+
+quality: setup
+	$(PY) -m bench.quality
 
 # make batch IN=photos/ [OUT=outputs/mine] [ARGS="--recursive --alpha-only"]  (server from `make run`)
 batch: $(INSTALLED)

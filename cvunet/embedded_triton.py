@@ -233,6 +233,13 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def ignore_interrupts() -> None:
+    """While stopping: a second Ctrl-C or SIGTERM (a terminal or `timeout` signals the whole group)
+    must not abort the clean-up half-way."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the embedded Triton Inference Server on the matting repository.")
     parser.add_argument("--repository", type=Path, default=MODEL_REPOSITORY)
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping Triton …", flush=True)
         return 0
     finally:
+        ignore_interrupts()
         server.stop()
 
 if __name__ == "__main__":

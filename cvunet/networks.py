@@ -64,13 +64,17 @@ def draft_size(spec: NetworkSpec) -> tuple[int, int]:
     return (3 * spec.input_size, 3 * spec.input_size)
 
 
-def alpha_from_output(output: np.ndarray, spec: NetworkSpec, size: tuple[int, int]) -> np.ndarray:
-    """Raw network output (S×S or 1×S×S) → uint8 matte of the original (width, height)."""
+def normalised_output(output: np.ndarray, spec: NetworkSpec) -> np.ndarray:
+    """Raw network output (S×S or 1×S×S) → float32 S×S matte in [0, 1]."""
     prediction = np.squeeze(output).astype(np.float32)
     if spec.output == "minmax":
         low, high = float(prediction.min()), float(prediction.max())
-        prediction = (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
-    else:
-        prediction = np.clip(prediction, 0.0, 1.0)
+        return (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
+    return np.clip(prediction, 0.0, 1.0)
+
+
+def alpha_from_output(output: np.ndarray, spec: NetworkSpec, size: tuple[int, int]) -> np.ndarray:
+    """Raw network output (S×S or 1×S×S) → uint8 matte of the original (width, height)."""
+    prediction = normalised_output(output, spec)
     matte = Image.fromarray((prediction * 255).astype(np.uint8), mode="L")
     return np.asarray(matte.resize(size, Image.LANCZOS))

@@ -14,7 +14,14 @@ import time
 import urllib.error
 import urllib.request
 
-from cvunet.embedded_triton import EmbeddedTriton, Ports, TritonStartError, interrupt_on_sigterm, stop_with_parent
+from cvunet.embedded_triton import (
+    EmbeddedTriton,
+    Ports,
+    TritonStartError,
+    ignore_interrupts,
+    interrupt_on_sigterm,
+    stop_with_parent,
+)
 from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
 from ui.settings import MODEL_IMPORT_MAX_MB
 
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping …", flush=True)
         return 0
     finally:
+        ignore_interrupts()
         for service in services:
             if service.poll() is None:
                 service.terminate()
