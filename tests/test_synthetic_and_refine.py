@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvunet.refine import GuidedFilter
+from cvunet.refine import ClosedFormBand, GuidedFilter, estimate_foreground
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 
@@ -37,3 +37,21 @@ def test_guided_filter_puts_the_matte_edge_on_the_photo_edge(color):
     assert refined.shape == (300, 400)
     assert plain[150, 200] - plain[150, 199] < 0.1
     assert refined[150, 200] - refined[150, 199] > 0.5
+
+
+def test_foreground_estimate_removes_background_colour_from_soft_edges():
+    sample = synthetic_sample(HELD_OUT_SEEDS[1], 128)
+    matte = (sample.alpha * 255).astype(np.uint8)
+    band = (sample.alpha > 0.05) & (sample.alpha < 0.95)
+    estimated = np.asarray(estimate_foreground(Image.fromarray(sample.image), matte)).astype(float)
+    assert np.abs(estimated - sample.foreground)[band].mean() < 0.7 * np.abs(sample.image.astype(float) - sample.foreground)[band].mean()
+
+
+def test_closed_form_band_keeps_certain_regions_and_fills_the_band():
+    sample = synthetic_sample(HELD_OUT_SEEDS[2], 128)
+    coarse = np.asarray(Image.fromarray((sample.alpha * 255).astype(np.uint8)).resize((32, 32)).resize((128, 128), Image.BILINEAR))
+    refined = ClosedFormBand(erode_size=3).refine(Image.fromarray(sample.image), coarse)
+    assert refined.shape == coarse.shape and refined.dtype == np.uint8
+    certain = (coarse == 255) | (coarse == 0)
+    assert (refined[certain] == coarse[certain]).mean() > 0.9
+    assert not np.array_equal(refined, coarse)
