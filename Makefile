@@ -19,6 +19,7 @@ $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -c 'import pymatting'  # compiles and caches pymatting's numba kernels once (~40 s)
 	touch $@
 
 $(WEIGHTS): $(INSTALLED)

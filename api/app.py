@@ -159,11 +159,12 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         kind: Annotated[str | None, Form(description="rgba (default) | alpha | composite")] = None,
         output_format: Annotated[str | None, Form(alias="format", description="png (default) | webp")] = None,
         bg_color: Annotated[str | None, Form(description="composite background: '#RRGGBB', a name or 'R,G,B'")] = None,
+        foreground: Annotated[str | None, Form(description="original (default) | estimate: no background colour in soft edges")] = None,
     ) -> Response:
         """Remove the background of ``image``; by default an RGBA PNG cut-out."""
         started = time.perf_counter()
         try:
-            options = OutputOptions.parse(kind, output_format, bg_color)
+            options = OutputOptions.parse(kind, output_format, bg_color, foreground)
         except OptionsError as exc:
             raise HTTPException(400, str(exc)) from None
         data = image.file.read(max_upload_bytes + 1)
@@ -172,7 +173,8 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         if not data:
             raise HTTPException(400, "empty upload: the 'image' file has 0 bytes")
         try:
-            result = request.app.state.matting.remove_background(data, options.kind, options.format, bg_color, with_alpha=False)
+            result = request.app.state.matting.remove_background(data, options.kind, options.format, bg_color,
+                                                                 with_alpha=False, foreground=options.foreground)
         except MattingError as exc:
             if exc.bad_input:
                 raise HTTPException(400, str(exc)) from None

@@ -146,7 +146,8 @@ def _matte_with_retries(client: MattingClient, data: bytes, settings: BatchSetti
         if state.down_reason and not client.is_ready():
             raise MattingError(f"inference server unavailable: {state.down_reason}")
         try:
-            return client.remove_background(data, options.kind, options.format, bg_color, with_alpha=False).data
+            return client.remove_background(data, options.kind, options.format, bg_color, with_alpha=False,
+                                            foreground=options.foreground).data
         except MattingError as exc:
             if exc.bad_input:
                 raise
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha-only", action="store_true", help="write grayscale mattes")
     parser.add_argument("--bg-color", help="composite on this colour instead of transparency")
     parser.add_argument("--format", choices=["png", "webp"], default="png")
+    parser.add_argument("--decontaminate", action="store_true", help="estimate foreground colours (no background colour in soft edges)")
     parser.add_argument("--retries", type=int, default=BatchSettings.retries, help="per file, when the server is unreachable")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
     parser.add_argument("--url", help=f"server address (default {DEFAULT_URLS['grpc']} for gRPC)")
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kind = "alpha" if args.alpha_only else "composite" if args.bg_color else "rgba"
     try:
-        options = OutputOptions.parse(kind, args.format, args.bg_color)
+        options = OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None)
     except OptionsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

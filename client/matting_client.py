@@ -68,8 +68,9 @@ class MattingClient:
         return self._as_dict(self._client.get_model_metadata(self.model))
 
     def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None,
-                          with_alpha: bool = True) -> MattingResult:
-        """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp.
+                          with_alpha: bool = True, foreground: str | None = None) -> MattingResult:
+        """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp;
+        ``foreground``: original | estimate (remove background colour from soft edges).
 
         ``with_alpha=False`` skips transferring the H×W matte (``result.alpha`` is then None).
         """
@@ -79,7 +80,7 @@ class MattingClient:
         encoded = triton.InferInput("image", [1, len(image)], "UINT8")
         encoded.set_data_from_numpy(np.frombuffer(image, dtype=np.uint8)[np.newaxis])
         inputs = [encoded]
-        for name, value in (("kind", kind), ("format", format), ("bg_color", bg_color)):
+        for name, value in (("kind", kind), ("format", format), ("bg_color", bg_color), ("foreground", foreground)):
             if value:
                 option = triton.InferInput(name, [1, 1], "BYTES")
                 option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))

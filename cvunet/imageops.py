@@ -22,6 +22,7 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("CVUNET_MAX_PIXELS", 50_000_000))
 
 OUTPUT_KINDS = ("rgba", "alpha", "composite")
 OUTPUT_FORMATS = ("png", "webp")
+FOREGROUND_MODES = ("original", "estimate")
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
 
 #: libpng through imagecodecs with zlib level 1, run-length strategy and the "up" filter writes a
@@ -102,18 +103,25 @@ class OutputOptions:
     kind: str = "rgba"
     format: str = "png"
     bg_color: tuple[int, int, int] = (255, 255, 255)
+    #: "original": the photo's colours; "estimate": foreground colours estimated from the matte, which
+    #: removes the background's colour bleeding into hair and soft edges (costs ~2 s at 12 MP).
+    foreground: str = "original"
 
     @classmethod
-    def parse(cls, kind: str | None = None, format: str | None = None, bg_color: str | None = None) -> OutputOptions:
+    def parse(cls, kind: str | None = None, format: str | None = None, bg_color: str | None = None,
+              foreground: str | None = None) -> OutputOptions:
         """Validate user-supplied strings; empty or None means the default."""
         kind = (kind or cls.kind).strip().lower()
         format = (format or cls.format).strip().lower()
+        foreground = (foreground or cls.foreground).strip().lower()
         if kind not in OUTPUT_KINDS:
             raise OptionsError(f"kind must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
         if format not in OUTPUT_FORMATS:
             raise OptionsError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {format!r}")
+        if foreground not in FOREGROUND_MODES:
+            raise OptionsError(f"foreground must be one of {', '.join(FOREGROUND_MODES)}, not {foreground!r}")
         color = parse_color(bg_color) if bg_color else cls.bg_color
-        return cls(kind=kind, format=format, bg_color=color)
+        return cls(kind=kind, format=format, bg_color=color, foreground=foreground)
 
     @property
     def media_type(self) -> str:
@@ -138,6 +146,10 @@ def compose(image: Image.Image, alpha: np.ndarray, options: OutputOptions) -> Im
         raise ValueError(f"matte size {matte.size} does not match image size {image.size}")
     if options.kind == "alpha":
         return matte
+    if options.foreground == "estimate":
+        from cvunet.refine import estimate_foreground  # pymatting/numba: loaded only when asked for
+
+        image = estimate_foreground(image, alpha)
     if options.kind == "composite":
         result = Image.new("RGB", image.size, options.bg_color)
         result.paste(image, mask=matte)

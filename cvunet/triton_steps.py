@@ -128,6 +128,7 @@ class PostprocessStep:
                 kind=_optional_string(request, "kind"),
                 format=_optional_string(request, "format"),
                 bg_color=_optional_string(request, "bg_color"),
+                foreground=_optional_string(request, "foreground"),
             )
             encoded = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()[0]
             output = pb_utils.get_input_tensor_by_name(request, "network_output").as_numpy()[0]

@@ -33,7 +33,7 @@ from cvunet.weights import U2NETP_PATH, fetch_u2netp
 ENSEMBLE = "matting"
 STEP_CLASSES = {"preprocess": "PreprocessStep", "postprocess": "PostprocessStep"}
 NETWORK_STEP_CLASS = "OnnxNetworkStep"
-OPTION_INPUTS = ("kind", "format", "bg_color")
+OPTION_INPUTS = ("kind", "format", "bg_color", "foreground")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from client import MattingClient, MattingError
 from cvunet.paths import PROJECT_ROOT
+from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from tests import image_cases
 
 REMBG_U2NETP = image_cases.FIXTURES / "anime-girl-1.u2netp.png"
@@ -122,7 +123,7 @@ def test_metadata(triton):
     with MattingClient(triton.grpc_url) as matting:
         assert matting.server_metadata()["version"] == "2.51.0"
         names = {tensor["name"] for tensor in matting.model_metadata()["inputs"]}
-        assert names == {"image", "kind", "format", "bg_color"}
+        assert names == {"image", "kind", "format", "bg_color", "foreground"}
 
 
 def test_cli_writes_the_result_and_leaves_the_input_alone(triton, tmp_path):
@@ -157,3 +158,19 @@ def test_readme_curl_example_works(triton, tmp_path):
     assert done.returncode == 0, done.stderr
     cutout = decode((tmp_path / "photo.png").read_bytes())
     assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (850, 601))
+
+
+def test_foreground_estimate_removes_background_colour_from_soft_edges(client):
+    """The composite's semi-transparent pixels carry background colour; the estimate removes it."""
+    sample = synthetic_sample(HELD_OUT_SEEDS[3], 256)
+    data = image_cases.encode(Image.fromarray(sample.image), "PNG")
+    plain = client.remove_background(data)
+    estimated = client.remove_background(data, foreground="estimate")
+    assert (plain.alpha == estimated.alpha).all(), "only colours change"
+    soft = (plain.alpha > 25) & (plain.alpha < 230)
+    plain_rgb = np.asarray(decode(plain.data))[..., :3].astype(float)
+    estimated_rgb = np.asarray(decode(estimated.data))[..., :3].astype(float)
+    assert np.abs(estimated_rgb - plain_rgb)[soft].mean() > 1.0
+    with pytest.raises(MattingError, match="foreground must be one of") as refused:
+        client.remove_background(data, foreground="magic")
+    assert refused.value.bad_input

@@ -62,7 +62,7 @@ def test_default_repository_is_wired_consistently():
 
 def test_optional_options_are_declared_optional():
     ensemble = load_config(MODEL_REPOSITORY / ENSEMBLE / "config.pbtxt")
-    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color"}
+    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color", "foreground"}
     assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
 
 

@@ -124,6 +124,8 @@ def test_output_options(api_url):
     composite = np.asarray(decode(post_image(api_url, photo, kind="composite", bg_color="0,255,0")))
     assert composite.shape == (601, 850, 3)
     assert (composite[np.asarray(matte) == 0] == (0, 255, 0)).all()
+    decontaminated = post_image(api_url, photo, foreground="estimate")
+    assert decontaminated.status_code == 200 and decode(decontaminated).mode == "RGBA"
     webp = post_image(api_url, photo, format="webp")
     assert webp.headers["content-type"] == "image/webp"
     assert (decode(webp).format, decode(webp).mode) == ("WEBP", "RGBA")
@@ -133,8 +135,9 @@ def test_output_options(api_url):
     ("options", "message"),
     [({"kind": "sepia"}, "kind must be one of rgba, alpha, composite"),
      ({"format": "gif"}, "format must be one of png, webp"),
-     ({"kind": "composite", "bg_color": "not-a-colour"}, "is not a colour")],
-    ids=["kind", "format", "bg_color"],
+     ({"kind": "composite", "bg_color": "not-a-colour"}, "is not a colour"),
+     ({"foreground": "magic"}, "foreground must be one of original, estimate")],
+    ids=["kind", "format", "bg_color", "foreground"],
 )
 def test_bad_options_are_refused(api_url, options, message):
     assert_error(post_image(api_url, image_cases.PHOTO.read_bytes(), **options), 400, message)
