@@ -160,7 +160,7 @@ def list_images(folder: Path) -> dict[str, Path]:
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
             continue
         if path.stem in images:
-            raise ValueError(f"{folder}: two images with the stem {path.stem!r} ({images[path.stem].name}, {path.name})")
+            raise ValueError(f"{folder}: two images with the stem {path.stem!r}: {images[path.stem].name}, {path.name}")
         images[path.stem] = path
     if not images:
         raise ValueError(f"{folder} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -236,7 +236,8 @@ class FolderDataset(DrawIndexedDataset):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The same random square crop, resize and horizontal flip applied to an image and its alpha."""
         if image.shape[:2] != alpha.shape:
-            raise ValueError(f"{name}: image is {image.shape[1]}x{image.shape[0]} but alpha is {alpha.shape[1]}x{alpha.shape[0]}")
+            (image_height, image_width), (alpha_height, alpha_width) = image.shape[:2], alpha.shape
+            raise ValueError(f"{name}: image is {image_width}x{image_height} but alpha is {alpha_width}x{alpha_height}")
         window = random_square_window(*alpha.shape, rng)
         image, alpha = crop_resize(image, window, self.size), crop_resize(alpha, window, self.size)
         if rng.random() < 0.5:

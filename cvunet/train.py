@@ -1,6 +1,7 @@
 """Train CV-UNet (or its 4-channel refiner) on synthetic composites or a matting folder.
 
-    python -m cvunet.train --preset lite [--refiner] [--data synthetic | --data-dir DIR --layout image-alpha|fg-alpha-bg]
+    python -m cvunet.train --preset lite|full [--refiner]
+                           [--data synthetic | --data-dir DIR --layout image-alpha|fg-alpha-bg]
                            [--size 512] [--batch 4] [--steps N] [--lr 3e-4] [--out runs/NAME] [--resume CHECKPOINT]
                            [--seed 0] [--vgg-weights PATH] [--device auto|cpu|cuda]
 
@@ -8,11 +9,14 @@ AdamW with a linear warm-up into a cosine decay over ``--steps``; mixed precisio
 on CUDA only. Every ``--checkpoint-every`` steps and at the end, ``--out`` gets a model checkpoint
 (``checkpoint-NNNNNN.pt``, cvunet.model format, servable with ``make export``) and the matching
 ``training-state-NNNNNN.pt`` (optimizer, scheduler, scaler, RNG states) that ``--resume`` needs; the
-two newest pairs are kept. ``run.json`` summarises the run when it ends.
+two newest pairs are kept. With ``--eval-every N`` the held-out synthetic benchmark's SAD and Grad
+(cvunet.metrics) are logged every N steps. ``run.json`` summarises the run when it ends: the
+arguments, whether the perceptual loss term ran (see cvunet.losses), the per-step losses, the evaluations.
 
 Resuming with the same arguments continues exactly where the run stopped: the data are indexed by
 step (see cvunet.datasets), so the resumed run sees the same batches. On CPU the result is bitwise
-identical to an uninterrupted run; on CUDA, cuDNN's autotuned kernels make it only close.
+identical to an uninterrupted run; on CUDA, cuDNN's autotuned kernels make it only close. Resuming
+with a larger ``--steps`` stretches the remaining cosine over the new total.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class TrainConfig:
     """Evaluate on the held-out synthetic seeds every this many steps (0: never)."""
     eval_samples: int = 16
     workers: int | None = None
-    """DataLoader worker processes; default none on CPU (the cores are busy training), 8 on CUDA."""
+    """DataLoader worker processes; default none on CPU (the cores are busy training), up to 8 on CUDA."""
     model_config: CVUNetConfig | None = None
     synthetic_seeds: Sequence[int] = TRAINING_SEEDS
 
@@ -106,6 +110,7 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_states(device: torch.device) -> dict[str, Any]:
+    """The global torch, CUDA, numpy and Python RNG states, as data ``torch.load(weights_only=True)`` accepts."""
     numpy_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
@@ -211,7 +216,9 @@ def load_resume_point(checkpoint: Path) -> tuple[CVUNet, dict[str, Any]]:
         raise ValueError(f"{checkpoint} is not a CV-UNet checkpoint")
     state_name = payload["metadata"].get("training_state")
     if not state_name:
-        raise ValueError(f"{checkpoint} names no training state; only checkpoints written by cvunet.train can be resumed")
+        raise ValueError(
+            f"{checkpoint} names no training state; only checkpoints written by cvunet.train can be resumed"
+        )
     state_path = checkpoint.parent / state_name
     if not state_path.is_file():
         raise ValueError(f"cannot resume from {checkpoint}: its training state {state_path} is missing")
@@ -244,7 +251,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     validate(config)
     device = resolve_device(config.device)
     use_amp = device.type == "cuda"
-    torch.backends.cudnn.benchmark = use_amp
+    if use_amp:
+        torch.backends.cudnn.benchmark = True
     seed_everything(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -278,7 +286,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         start_step = resume_state["step"]
         logger.info("resumed from %s at step %d", config.resume, start_step)
 
-    workers = config.workers if config.workers is not None else (8 if use_amp else 0)
+    workers = config.workers if config.workers is not None else (min(8, os.cpu_count() or 1) if use_amp else 0)
     loader = DataLoader(
         dataset,
         batch_sampler=DrawBatches(start_step, config.steps, config.batch),
@@ -376,7 +384,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", choices=["synthetic"], default="synthetic", help="synthetic composites (default)")
     source.add_argument("--data-dir", type=Path, help="a matting folder in the --layout layout")
-    parser.add_argument("--layout", choices=LAYOUTS, help="image-alpha: image/ + alpha/; fg-alpha-bg: fg/ + alpha/ + bg/")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, help="image-alpha: image/ + alpha/; fg-alpha-bg: fg/ + alpha/ + bg/"
+    )
     parser.add_argument("--size", type=int, help="training crop size (default: the preset's input size)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10_000, help="total optimizer steps (the cosine spans them)")
@@ -391,7 +401,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--eval-every", type=int, default=0, help="held-out synthetic SAD/Grad every N steps")
     parser.add_argument("--eval-samples", type=int, default=16)
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, 8 on CUDA)")
+    parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     args = parser.parse_args(argv)
     if (args.data_dir is None) != (args.layout is None):
         parser.error("--data-dir and --layout go together")

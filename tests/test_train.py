@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ from cvunet.datasets import (
 from cvunet.losses import VGG16_WEIGHTS_FILE, VGG16Features, build_matting_loss, gradient_loss
 from cvunet.model import CVUNetConfig, load_checkpoint
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
-from cvunet.train import DrawBatches, TrainConfig, main, train
+from cvunet.train import DrawBatches, TrainConfig, main, restore_rng_states, rng_states, train
 from export.export_onnx import export_onnx
 
 TINY = CVUNetConfig(widths=(8, 8, 16, 16, 16), rdb_layers=2, rdb_growth=8, aspp_channels=16, input_size=64)
@@ -47,6 +48,8 @@ def tiny_config(out, **overrides) -> TrainConfig:
         lr=3e-3,
         warmup_steps=2,
         checkpoint_every=REFERENCE_STEPS // 2,
+        eval_every=REFERENCE_STEPS // 2,
+        eval_samples=2,
         device="cpu",
         out=out,
     )
@@ -148,7 +151,8 @@ def test_synthetic_dataset_refuses_held_out_seeds_and_normalises_like_the_model(
     assert inputs.shape == (3, 64, 64) and alpha.shape == (1, 64, 64)
     np.testing.assert_array_equal(inputs.numpy(), normalise_rgb(sample.image))
     np.testing.assert_array_equal(alpha[0].numpy(), sample.alpha)
-    np.testing.assert_allclose(normalise_rgb(np.full((1, 1, 3), 255, np.uint8))[:, 0, 0], [2.2489, 2.4286, 2.64], atol=1e-3)
+    white = normalise_rgb(np.full((1, 1, 3), 255, np.uint8))[:, 0, 0]
+    np.testing.assert_allclose(white, [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rtol=1e-6)
 
 
 def test_draws_are_reproducible_and_independent_of_workers():
@@ -198,7 +202,10 @@ def matting_folder(root, layout: str, stems=("a", "b", "c")):
     return root
 
 
-@pytest.mark.parametrize("layout, dataset_class", [("image-alpha", ImageAlphaFolderDataset), ("fg-alpha-bg", ForegroundBackgroundFolderDataset)])
+@pytest.mark.parametrize(
+    "layout, dataset_class",
+    [("image-alpha", ImageAlphaFolderDataset), ("fg-alpha-bg", ForegroundBackgroundFolderDataset)],
+)
 def test_folder_datasets_give_augmented_training_pairs(layout, dataset_class, tmp_path):
     dataset = dataset_class(matting_folder(tmp_path, layout), size=32, refiner=True, seed=1)
     items = [dataset[index] for index in range(6)]
@@ -214,7 +221,8 @@ def test_folder_datasets_give_augmented_training_pairs(layout, dataset_class, tm
 def test_folder_datasets_explain_bad_folders(tmp_path):
     root = matting_folder(tmp_path / "mismatch", "image-alpha")
     (root / "alpha" / "b.png").rename(root / "alpha" / "bee.png")
-    with pytest.raises(ValueError, match=r"do not match: 1 in image/ without alpha: \['b'\]; 1 in alpha/ without image: \['bee'\]"):
+    expected = r"do not match: 1 in image/ without alpha: \['b'\]; 1 in alpha/ without image: \['bee'\]"
+    with pytest.raises(ValueError, match=expected):
         ImageAlphaFolderDataset(root)
     empty = matting_folder(tmp_path / "empty", "image-alpha")
     for path in (empty / "alpha").iterdir():
@@ -232,6 +240,8 @@ def test_training_reduces_the_loss_and_records_the_run(reference_run):
     assert len(history) == REFERENCE_STEPS
     assert np.mean(history[-3:]) < 0.9 * np.mean(history[:3])
     assert reference_run["perceptual"] == "disabled: no local VGG16 weights"
+    assert [evaluation["step"] for evaluation in reference_run["evaluations"]] == [6, 12]
+    assert all(evaluation["SAD"] > 0 and evaluation["Grad"] > 0 for evaluation in reference_run["evaluations"])
 
     out = reference_run["args"]["out"]
     with open(f"{out}/run.json") as file:
@@ -241,6 +251,7 @@ def test_training_reduces_the_loss_and_records_the_run(reference_run):
     assert metadata["step"] == REFERENCE_STEPS
     assert metadata["perceptual"] == "disabled: no local VGG16 weights"
     assert metadata["losses"] == reference_run["final_losses"]
+    assert metadata["evaluation"] == reference_run["evaluations"][-1]
     assert metadata["args"]["lr"] == 3e-3
     assert load_checkpoint(reference_run["checkpoint"]).config == TINY
 
@@ -251,12 +262,22 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(reference_run, tmp_p
     assert resumed["start_step"] == REFERENCE_STEPS // 2
     assert resumed["loss_history"] == reference_run["loss_history"][REFERENCE_STEPS // 2 :]
     assert resumed["final_losses"] == reference_run["final_losses"]
-    expected, actual = (torch.load(run["checkpoint"], weights_only=True)["state_dict"] for run in (reference_run, resumed))
+    assert resumed["evaluations"] == reference_run["evaluations"][1:]
+    expected, actual = (
+        torch.load(run["checkpoint"], weights_only=True)["state_dict"] for run in (reference_run, resumed)
+    )
     assert expected.keys() == actual.keys()
     assert all(torch.equal(expected[key], actual[key]) for key in expected)
     states = [torch.load(run["training_state"], weights_only=True) for run in (reference_run, resumed)]
     assert states[0]["scheduler"] == states[1]["scheduler"]
     assert states[0]["optimizer"]["param_groups"] == states[1]["optimizer"]["param_groups"]
+
+
+def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
+    torch.save(rng_states(torch.device("cpu")), tmp_path / "rng.pt")
+    expected = (random.random(), np.random.random(), torch.rand(1))
+    restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True), torch.device("cpu"))
+    assert (random.random(), np.random.random(), torch.rand(1)) == expected
 
 
 def test_resume_refuses_a_different_network(reference_run, tmp_path):
@@ -266,7 +287,10 @@ def test_resume_refuses_a_different_network(reference_run, tmp_path):
 
 def test_refiner_trains_on_a_folder_and_exports_a_four_channel_onnx(tmp_path):
     data = matting_folder(tmp_path / "data", "fg-alpha-bg")
-    run = train(tiny_config(tmp_path / "run", refiner=True, data_dir=data, layout="fg-alpha-bg", steps=2, batch=1))
+    run = train(
+        tiny_config(tmp_path / "run", refiner=True, data_dir=data, layout="fg-alpha-bg", steps=2, batch=1, eval_every=1)
+    )
+    assert [evaluation["step"] for evaluation in run["evaluations"]] == [1, 2]
     model = load_checkpoint(run["checkpoint"])
     assert model.config.in_channels == 4
     report = export_onnx(model, tmp_path / "refiner.onnx", batch_verify=1)
@@ -277,7 +301,8 @@ def test_refiner_trains_on_a_folder_and_exports_a_four_channel_onnx(tmp_path):
 
 def test_command_line_trains_a_preset(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["--preset", "lite", "--size", "64", "--batch", "1", "--steps", "1", "--out", str(out), "--device", "cpu"]) == 0
+    arguments = ["--preset", "lite", "--size", "64", "--batch", "1", "--steps", "1", "--device", "cpu"]
+    assert main([*arguments, "--out", str(out)]) == 0
     summary = json.loads((out / "run.json").read_text())
     assert summary["args"]["preset"] == "lite" and summary["steps"] == 1
     assert (out / "checkpoint-000001.pt").is_file() and (out / "training-state-000001.pt").is_file()
