@@ -146,3 +146,12 @@ def test_chinese_labels(app_test):
     assert "单图处理" in [tab.label for tab in app_test.tabs]
     assert app_test.button(key="single_start").label == "开始处理"
     assert app_test.checkbox(key="single_save").label == "保存到输出目录"
+
+
+def test_decontaminate_option_is_sent_and_recorded(app_test, ui_env):
+    app_test.checkbox(key="single_decontaminate").check()
+    app = process(app_test, "photo.jpg", photo_jpeg())
+    assert not app.exception and not single_tab(app).error
+    assert RESULT_CAPTIONS <= captions(app)
+    [job] = history_jobs(ui_env)
+    assert job.status == "ok" and job.options["decontaminate"] is True

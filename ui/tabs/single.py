@@ -23,6 +23,7 @@ from PIL import Image
 from client import MattingClient, MattingError
 from cvunet.files import atomic_write_bytes
 from cvunet.imageops import MEDIA_TYPES, OUTPUT_FORMATS, ImageError, composite_over_image, decode_image, encode_image
+from cvunet.refine import estimate_foreground
 from ui.context import UiContext
 from ui.history import Job, make_thumbnail
 
@@ -49,6 +50,8 @@ STRINGS = {
         "bg_color": "Background colour",
         "bg_image": "Background image (scaled to cover the photo)",
         "save": "Save to output directory",
+        "decontaminate": "Remove background colour from edges (slower)",
+        "decontaminate_help": "Estimates the subject's own colours in hair and soft edges, so the old background does not tint them.",
         "start": "Start processing",
         "processing": "Removing the background…",
         "choose_file": "Choose an image first.",
@@ -78,6 +81,8 @@ STRINGS = {
         "bg_color": "背景颜色",
         "bg_image": "背景图片（缩放以铺满原图）",
         "save": "保存到输出目录",
+        "decontaminate": "去除边缘背景色（较慢）",
+        "decontaminate_help": "估计头发和柔和边缘处主体自身的颜色，避免原背景颜色渗入。",
         "start": "开始处理",
         "processing": "正在抠图…",
         "choose_file": "请先选择图片。",
@@ -111,9 +116,13 @@ class SingleOptions:
     background: bytes | None = None
     background_name: str | None = None
     save: bool = False
+    #: Estimate the foreground's own colours so the background does not tint hair and soft edges.
+    decontaminate: bool = False
 
     def for_history(self) -> dict:
         options = {"output": self.mode, "format": self.format, "save": self.save}
+        if self.decontaminate:
+            options["decontaminate"] = True
         if self.mode == "color":
             options["bg_color"] = self.bg_color
         if self.mode == "image":
@@ -213,15 +222,19 @@ def _matte(context: UiContext, name: str, data: bytes, options: SingleOptions) -
         except ImageError as exc:
             raise UploadRefused(context.text(STRINGS, "background_unreadable", reason=exc)) from None
 
+    foreground = "estimate" if options.decontaminate else None
     if options.mode == "image":
         # Only the matte is needed from the server; the picture is composed here.
         matted = context.client.remove_background(data, "alpha", "png", with_alpha=True)
     elif options.mode == "color":
-        matted = context.client.remove_background(data, "composite", options.format, options.bg_color, with_alpha=True)
+        matted = context.client.remove_background(data, "composite", options.format, options.bg_color, with_alpha=True,
+                                                  foreground=foreground)
     else:
-        matted = context.client.remove_background(data, "rgba", options.format, with_alpha=True)
+        matted = context.client.remove_background(data, "rgba", options.format, with_alpha=True, foreground=foreground)
     original = decode_image(data)  # the same upright RGB pixels the server matted
     if background is not None:
+        if options.decontaminate:
+            original = estimate_foreground(original, matted.alpha)
         result_image = composite_over_image(original, matted.alpha, background)
         result_data = encode_image(result_image, options.format)
     else:
@@ -277,10 +290,12 @@ def _options(context: UiContext) -> SingleOptions:
     if mode == "image":
         background = st.file_uploader(text("bg_image"), type=UPLOAD_TYPES, key="single_background",
                                       max_upload_size=context.settings.max_upload_mb)
+    decontaminate = st.checkbox(text("decontaminate"), key="single_decontaminate", help=text("decontaminate_help"))
     save = st.checkbox(text("save"), key="single_save")
     return SingleOptions(mode=mode, format=format, bg_color=bg_color,
                          background=background.getvalue() if background else None,
-                         background_name=background.name if background else None, save=save)
+                         background_name=background.name if background else None, save=save,
+                         decontaminate=decontaminate)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
