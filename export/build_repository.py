@@ -27,13 +27,15 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from cvunet.files import atomic_write_bytes
 from cvunet.networks import NETWORKS, network_spec
-from cvunet.paths import MODEL_REPOSITORY
+from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from cvunet.weights import U2NETP_PATH, fetch_u2netp
 
 ENSEMBLE = "matting"
+GPU_REPOSITORY = PROJECT_ROOT / "model_repository_gpu"
 STEP_CLASSES = {"preprocess": "PreprocessStep", "postprocess": "PostprocessStep"}
 NETWORK_STEP_CLASS = "OnnxNetworkStep"
 OPTION_INPUTS = ("kind", "format", "bg_color", "foreground")
+TARGETS = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,29 @@ def network_config(network: str, size: int, settings: RepositorySettings) -> mc.
     warmup.inputs["network_input"].dims.extend([3, size, size])
     warmup.inputs["network_input"].zero_data = True
     return config
+
+
+def gpu_network_configs(network: str, size: int, settings: RepositorySettings) -> tuple[mc.ModelConfig, mc.ModelConfig]:
+    """GPU target: the TensorRT plan (built on the target GPU by export.build_trt) as ``config.pbtxt``,
+    and ONNX Runtime with its TensorRT accelerator in FP16 as the alternative ``configs/onnxruntime.pbtxt``
+    (``tritonserver --model-config-name=onnxruntime``) for hosts where no plan was built."""
+    configs = []
+    for platform in ("tensorrt_plan", "onnxruntime_onnx"):
+        config = mc.ModelConfig(name=network, platform=platform, max_batch_size=settings.max_batch_size)
+        config.input.append(_tensor("network_input", mc.TYPE_FP32, [3, size, size]))
+        config.output.append(_output("network_output", mc.TYPE_FP32, [1, size, size]))
+        config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_GPU)
+        config.dynamic_batching.max_queue_delay_microseconds = 2000
+        warmup = config.model_warmup.add(name="zeros", batch_size=1)
+        warmup.inputs["network_input"].data_type = mc.TYPE_FP32
+        warmup.inputs["network_input"].dims.extend([3, size, size])
+        warmup.inputs["network_input"].zero_data = True
+        if platform == "onnxruntime_onnx":
+            accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+            accelerator.parameters["precision_mode"] = "FP16"
+            accelerator.parameters["max_workspace_size_bytes"] = str(2 << 30)
+        configs.append(config)
+    return configs[0], configs[1]
 
 
 def postprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
@@ -147,6 +172,18 @@ def onnx_input_size(path: Path) -> int:
     return size
 
 
+def standardise_io_names(path: Path) -> None:
+    """Name the network's tensors ``network_input``/``network_output``, as every config refers to them:
+    a TensorRT plan's bindings keep the ONNX names, and Triton matches config names against them."""
+    model = onnx.load(str(path))
+    renames = {model.graph.input[0].name: "network_input", model.graph.output[0].name: "network_output"}
+    for node in model.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    model.graph.input[0].name, model.graph.output[0].name = "network_input", "network_output"
+    atomic_write_bytes(path, model.SerializeToString())
+
+
 def _network_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
     """Produce the dynamic-batch ONNX file to serve for ``network``."""
     target = workdir / "model.onnx"
@@ -177,11 +214,16 @@ def build_repository(
     checkpoint: Path | None = None,
     settings: RepositorySettings = RepositorySettings(),
     with_weights: bool = True,
+    target: str = "cpu",
 ) -> Path:
-    """Write ``out`` as the repository serving ``network``; return ``out``.
+    """Write ``out`` as the repository serving ``network`` on ``target`` (cpu | gpu); return ``out``.
 
     With ``with_weights=False`` only configs and shims are written (the committed default repository).
+    The gpu target keeps ``model.onnx`` beside where the TensorRT plan goes: ``export.build_trt`` turns
+    it into ``model.plan`` on the target GPU at deploy time.
     """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     network_spec(network)  # unknown names fail here, before anything is written
     out = Path(out)
     with tempfile.TemporaryDirectory() as workdir:
@@ -189,10 +231,15 @@ def build_repository(
         weights = None
         if with_weights:
             weights = _network_onnx(network, onnx_path, checkpoint, Path(workdir))
+            standardise_io_names(weights)
             size = onnx_input_size(weights)
+        if target == "gpu":
+            network_main, network_alternative = gpu_network_configs(network, size, settings)
+        else:
+            network_main, network_alternative = network_config(network, size, settings), None
         configs = {
             "preprocess": preprocess_config(network, size, settings),
-            network: network_config(network, size, settings),
+            network: network_main,
             "postprocess": postprocess_config(network, size, settings),
             ENSEMBLE: ensemble_config(network, settings),
         }
@@ -200,7 +247,9 @@ def build_repository(
             shutil.rmtree(out / stale, ignore_errors=True)
         for name, config in configs.items():
             atomic_write_bytes(out / name / "config.pbtxt", text_format.MessageToString(config).encode())
-        shims = {**STEP_CLASSES, network: NETWORK_STEP_CLASS}
+        if network_alternative is not None:
+            atomic_write_bytes(out / network / "configs" / "onnxruntime.pbtxt", text_format.MessageToString(network_alternative).encode())
+        shims = {**STEP_CLASSES, network: NETWORK_STEP_CLASS} if target == "cpu" else dict(STEP_CLASSES)
         for step, class_name in shims.items():
             atomic_write_bytes(out / step / "1" / "model.py", _shim(step, class_name).encode())
         (out / ENSEMBLE / "1").mkdir(parents=True, exist_ok=True)
@@ -212,10 +261,11 @@ def build_repository(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the Triton model repository for the matting ensemble.")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="u2netp")
-    parser.add_argument("--target", choices=["cpu"], default="cpu", help="cpu: embedded Triton, python backend + ONNX Runtime")
+    parser.add_argument("--target", choices=TARGETS, default="cpu",
+                        help="cpu: embedded Triton, python backend + ONNX Runtime; gpu: TensorRT plan (or ORT + TensorRT)")
     parser.add_argument("--onnx", type=Path, help="network ONNX file (u2netp: instead of the fetched weights)")
     parser.add_argument("--checkpoint", type=Path, help="trained CV-UNet checkpoint to export and serve")
-    parser.add_argument("--out", type=Path, default=MODEL_REPOSITORY)
+    parser.add_argument("--out", type=Path, help=f"default {MODEL_REPOSITORY} (cpu), {GPU_REPOSITORY} (gpu)")
     parser.add_argument("--configs-only", action="store_true", help="write configs and step shims, no weights")
     parser.add_argument("--max-batch-size", type=int, default=RepositorySettings.max_batch_size)
     parser.add_argument("--dynamic-batching", action="store_true", help="let Triton batch network requests")
@@ -231,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         intra_op_threads=args.intra_op_threads,
     )
     try:
-        out = build_repository(args.out, args.network, args.onnx, args.checkpoint, settings, with_weights=not args.configs_only)
+        out = build_repository(args.out or (GPU_REPOSITORY if args.target == "gpu" else MODEL_REPOSITORY), args.network,
+                               args.onnx, args.checkpoint, settings, with_weights=not args.configs_only, target=args.target)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -42,7 +42,7 @@ def test_cvunet_served_by_triton_matches_onnx_runtime(cvunet_repository):
     spec = network_spec("cvunet", TINY.input_size)
     image = decode_image(data)
     session = ort.InferenceSession(str(cvunet_repository / "cvunet" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
-    output = session.run(None, {"input": prepare_input(image, spec)[np.newaxis]})[0][0]
+    output = session.run(None, {session.get_inputs()[0].name: prepare_input(image, spec)[np.newaxis]})[0][0]
     expected = alpha_from_output(output, spec, image.size)
     assert served.shape == (150, 200)
     assert np.abs(served.astype(int) - expected).max() <= 1

@@ -33,7 +33,7 @@ from tritonclient.utils import InferenceServerException
 
 from cvunet.networks import NETWORKS
 from cvunet.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
-from export.build_repository import ENSEMBLE, RepositorySettings, build_repository, onnx_input_size
+from export.build_repository import ENSEMBLE, RepositorySettings, build_repository, onnx_input_size, standardise_io_names
 from export.u2netp import make_batch_dynamic
 from ui.settings import MODEL_IMPORT_MAX_MB, UiSettings
 
@@ -361,9 +361,11 @@ def _cached_sha256(path: Path) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _served_sha256_of_pinned(source: str, mtime_ns: int) -> str:
-    """What ``build_repository`` serves for the pinned file (batch made dynamic; deterministic)."""
+    """What ``build_repository`` serves for the pinned file (batch made dynamic, tensors renamed; deterministic)."""
     with tempfile.TemporaryDirectory() as workdir:
-        return sha256_of(make_batch_dynamic(Path(source), Path(workdir) / "model.onnx"))
+        served = make_batch_dynamic(Path(source), Path(workdir) / "model.onnx")
+        standardise_io_names(served)
+        return sha256_of(served)
 
 
 @st.cache_data(show_spinner=False)
