@@ -13,7 +13,7 @@ SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 NETWORK ?= u2netp
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench quality batch browser clean
+.PHONY: setup run serve test export bench quality batch browser compose-up compose-down clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -59,6 +59,13 @@ quality: setup
 # make batch IN=photos/ [OUT=outputs/mine] [ARGS="--recursive --alpha-only"]  (server from `make run`)
 batch: $(INSTALLED)
 	$(PY) -m client.batch $(IN) $(OUT) $(ARGS)
+
+# GPU production (Docker + NVIDIA Container Toolkit): see README "Deploying on a GPU server".
+compose-up:
+	docker compose up -d --build
+
+compose-down:
+	docker compose down
 
 clean:
 	rm -rf $(STATE) $(SERVED_NETWORK) test-artifacts
