@@ -267,14 +267,19 @@ def save_checkpoint(model: CVUNet, path: str | os.PathLike, **metadata: Any) -> 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata,
     }
-    tmp_path = sibling_temp_path(path)
-    try:
-        torch.save(payload, tmp_path)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    atomic_torch_save(path, payload)
     return path
+
+
+def atomic_torch_save(path: Path, payload: Any) -> None:
+    """torch.save to a temporary sibling, then rename: readers and crashes never see half a file."""
+    temp = sibling_temp_path(Path(path))
+    try:
+        torch.save(payload, temp)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike) -> CVUNet:

@@ -44,10 +44,19 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cvunet.datasets import LAYOUTS, TRAINING_SEEDS, HeldOutSyntheticDataset, training_dataset
-from cvunet.files import atomic_write_bytes, sibling_temp_path
+from cvunet.files import atomic_write_bytes
 from cvunet.losses import build_matting_loss
 from cvunet.metrics import gradient_error, sad
-from cvunet.model import CHECKPOINT_FORMAT, PRESETS, SIZE_MULTIPLE, CVUNet, CVUNetConfig, build_cvunet, save_checkpoint
+from cvunet.model import (
+    CHECKPOINT_FORMAT,
+    PRESETS,
+    SIZE_MULTIPLE,
+    CVUNet,
+    CVUNetConfig,
+    atomic_torch_save,
+    build_cvunet,
+    save_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -190,17 +199,6 @@ def checkpoint_paths(out: Path, step: int) -> tuple[Path, Path]:
     return out / f"checkpoint-{step:06d}.pt", out / f"training-state-{step:06d}.pt"
 
 
-def save_training_state(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary sibling, then rename: a crash never leaves a half-written state."""
-    temp = sibling_temp_path(path)
-    try:
-        torch.save(state, temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def prune_checkpoints(out: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoint pairs (full-preset pairs are ~0.6 GB each)."""
     steps = sorted(int(match.group(1)) for p in out.iterdir() if (match := CHECKPOINT_PATTERN.fullmatch(p.name)))
@@ -304,7 +302,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     def save(step: int) -> None:
         nonlocal checkpoint, state_path
         checkpoint, state_path = checkpoint_paths(out, step)
-        save_training_state(
+        atomic_torch_save(
             state_path,
             {
                 "format": TRAINING_STATE_FORMAT,
