@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,16 +25,16 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from bench.peak_rss import PeakRss
+from bench.measure import PeakRss, percentiles
 from bench.rembg_baseline import ensure_rembg_venv, run_rembg_p
 from client.batch import BatchSettings, run_batch
-from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
+from cvunet.embedded_triton import EmbeddedTriton, Ports
 from cvunet.imageops import decode_image
 from cvunet.networks import network_spec, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
+from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
 from cvunet.weights import U2NETP_PATH
 
-FIXTURE = PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg" / "anime-girl-1.jpg"
+FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 SIZES = {"small": (640, 480), "large": (4000, 3000)}
 CONCURRENCY = (1, 2, 4, 8)
 
@@ -60,10 +59,6 @@ def make_photos(folder: Path, size: tuple[int, int], count: int) -> Path:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
         crop.resize(size, Image.BICUBIC).save(folder / f"photo{index:02d}.jpg", quality=90)
     return folder
-
-
-def percentiles(samples_ms: list[float]) -> tuple[float, float]:
-    return statistics.median(samples_ms), float(np.percentile(samples_ms, 95))
 
 
 def network_only(folder: Path) -> Row:
@@ -117,7 +112,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="small,large", help="comma-separated: small (640×480), large (4000×3000)")
     parser.add_argument("--skip-rembg", action="store_true")
     args = parser.parse_args()
-    server = EmbeddedTriton(MODEL_REPOSITORY, ports=Ports(free_port(), free_port(), free_port())).start()
+    server = EmbeddedTriton(MODEL_REPOSITORY, ports=Ports.free()).start()
     try:
         with tempfile.TemporaryDirectory() as directory:
             workdir = Path(directory)

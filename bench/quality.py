@@ -20,11 +20,10 @@ from PIL import Image
 from cvunet.imageops import decode_image
 from cvunet.metrics import all_metrics
 from cvunet.networks import alpha_from_output, network_spec, normalised_output, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES
 from cvunet.refine import ClosedFormBand, GuidedFilter, estimate_foreground
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
-FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg"
 SPEC = network_spec("u2netp")
 
 
@@ -61,8 +60,8 @@ class U2Netp:
 
 def main() -> None:
     network = U2Netp()
-    photo = decode_image((FIXTURES / "anime-girl-1.jpg").read_bytes())
-    set_a = [(photo, network(photo), np.asarray(Image.open(FIXTURES / "anime-girl-1.birefnet-massive.png"))[..., 3] / 255.0)]
+    photo = decode_image((REMBG_FIXTURES / "anime-girl-1.jpg").read_bytes())
+    set_a = [(photo, network(photo), np.asarray(Image.open(REMBG_FIXTURES / "anime-girl-1.birefnet-massive.png"))[..., 3] / 255.0)]
     set_b = []
     for seed in HELD_OUT_SEEDS:
         sample = synthetic_sample(seed)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.peak_rss import PeakRss
+from bench.measure import PeakRss
 from cvunet.paths import STATE_DIR
 from cvunet.weights import WeightsError, fetch_u2netp, verify
 

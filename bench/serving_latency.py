@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,14 +22,15 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from bench.measure import percentiles
 from client import MattingClient
-from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
+from cvunet.embedded_triton import EmbeddedTriton, Ports
 from cvunet.imageops import OutputOptions, compose, decode_image, encode_image
 from cvunet.networks import alpha_from_output, network_spec, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES
 from export.build_repository import RepositorySettings, build_repository
 
-FIXTURE = PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg" / "anime-girl-1.jpg"
+FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 
 
 def timed(function, repeats: int) -> list[float]:
@@ -43,10 +43,6 @@ def timed(function, repeats: int) -> list[float]:
     return samples
 
 
-def summary(samples: list[float]) -> tuple[float, float]:
-    return statistics.median(samples), float(np.percentile(samples, 95))
-
-
 def test_images() -> dict[str, bytes]:
     photo = Image.open(FIXTURE).convert("RGB")
     large = io.BytesIO()
@@ -55,7 +51,7 @@ def test_images() -> dict[str, bytes]:
 
 
 def start(repository: Path) -> EmbeddedTriton:
-    return EmbeddedTriton(repository, ports=Ports(free_port(), free_port(), free_port())).start()
+    return EmbeddedTriton(repository, ports=Ports.free()).start()
 
 
 def latency_table(repeats: int) -> None:
@@ -76,9 +72,9 @@ def latency_table(repeats: int) -> None:
         with MattingClient(server.grpc_url) as client:
             for label, data in test_images().items():
                 network_input = prepare_input(decode_image(data), spec)[np.newaxis]
-                model = summary(timed(lambda: session.run(None, {name: network_input}), repeats))
-                local = summary(timed(lambda: in_process(data), repeats))
-                served = summary(timed(lambda: client.remove_background(data), repeats))
+                model = percentiles(timed(lambda: session.run(None, {name: network_input}), repeats))
+                local = percentiles(timed(lambda: in_process(data), repeats))
+                served = percentiles(timed(lambda: client.remove_background(data), repeats))
                 print(f"{label:<22}{model[0]:>11.0f} / {model[1]:<6.0f}{local[0]:>13.0f} / {local[1]:<6.0f}"
                       f"{served[0]:>14.0f} / {served[1]:<6.0f}{served[0] / local[0]:>19.2f}×")
     finally:

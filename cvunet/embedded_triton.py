@@ -38,6 +38,11 @@ class Ports:
     grpc: int = 8001
     metrics: int = 8002
 
+    @classmethod
+    def free(cls, host: str = "127.0.0.1") -> Ports:
+        """Three ports nothing listens on now, for servers started side by side (tests, benchmarks)."""
+        return cls(free_port(host), free_port(host), free_port(host))
+
 
 def _pytriton_dir() -> Path:
     spec = importlib.util.find_spec("pytriton")

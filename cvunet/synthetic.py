@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from cvunet.paths import PROJECT_ROOT
+from cvunet.paths import REMBG_FIXTURES
 
 #: Real photos the textures and backgrounds are cropped from (the shared rembg fixture, MIT).
-PHOTO_SOURCES = (PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg" / "anime-girl-1.jpg",)
+PHOTO_SOURCES = (REMBG_FIXTURES / "anime-girl-1.jpg",)
 HELD_OUT_SEEDS = range(1_000_000, 1_000_016)
 SUPERSAMPLE = 4
 

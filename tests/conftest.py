@@ -9,18 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
+from cvunet.embedded_triton import EmbeddedTriton, Ports
 from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
-def free_ports() -> Ports:
-    return Ports(free_port(), free_port(), free_port())
-
-
 def start_triton(repository: Path, name: str) -> EmbeddedTriton:
-    return EmbeddedTriton(repository, ports=free_ports(), log_path=ARTIFACTS / f"triton-{name}.log").start()
+    return EmbeddedTriton(repository, ports=Ports.free(), log_path=ARTIFACTS / f"triton-{name}.log").start()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "rembg"
-PHOTO = FIXTURES / "anime-girl-1.jpg"
+from cvunet.paths import REMBG_FIXTURES
+
+PHOTO = REMBG_FIXTURES / "anime-girl-1.jpg"
 
 
 def photo(size: tuple[int, int] | None = None) -> Image.Image:

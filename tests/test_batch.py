@@ -12,11 +12,11 @@ from pathlib import Path
 from PIL import Image
 
 from client.batch import REPORT_NAME, BatchSettings, find_images, output_paths, run_batch
-from cvunet.embedded_triton import EmbeddedTriton
+from cvunet.embedded_triton import EmbeddedTriton, Ports
 from cvunet.imageops import OutputOptions
 from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from tests import image_cases
-from tests.conftest import ARTIFACTS, free_ports
+from tests.conftest import ARTIFACTS
 
 #: name → (bytes, expected outcome: an upright (width, height) or the words of the error)
 def bad_input_matrix() -> dict[str, tuple[bytes, tuple[int, int] | str]]:
@@ -137,7 +137,7 @@ def test_resume_skips_valid_outputs_and_redoes_broken_ones(triton, tmp_path):
 
 def test_server_dying_mid_run_fails_the_rest_clearly_and_a_rerun_completes(tmp_path):
     inputs, outputs = _photo_folder(tmp_path / "in", 16), tmp_path / "out"
-    ports = free_ports()
+    ports = Ports.free()
     server = EmbeddedTriton(MODEL_REPOSITORY, ports=ports, log_path=ARTIFACTS / "triton-dying.log").start()
     stopper = threading.Thread(target=server.stop)
 

@@ -12,7 +12,7 @@ import pytest
 from cvunet.embedded_triton import EmbeddedTriton, Ports, TritonStartError, free_port
 from cvunet.paths import MODEL_REPOSITORY
 from export.build_repository import build_repository
-from tests.conftest import ARTIFACTS, free_ports, start_printing
+from tests.conftest import ARTIFACTS, start_printing
 
 
 def test_port_in_use_is_reported_before_starting():
@@ -29,25 +29,25 @@ def test_port_in_use_is_reported_before_starting():
 def test_missing_weights_are_reported(tmp_path):
     build_repository(tmp_path, "u2netp", with_weights=False)
     with pytest.raises(TritonStartError, match="network weights missing: .*model.onnx; run `make export`"):
-        EmbeddedTriton(tmp_path, ports=free_ports()).start()
+        EmbeddedTriton(tmp_path, ports=Ports.free()).start()
 
 
 def test_not_a_repository_is_reported(tmp_path):
     with pytest.raises(TritonStartError, match="not a matting model repository"):
-        EmbeddedTriton(tmp_path, ports=free_ports()).start()
+        EmbeddedTriton(tmp_path, ports=Ports.free()).start()
 
 
 def test_model_that_fails_to_load_is_named(tmp_path):
     build_repository(tmp_path, "u2netp", with_weights=False)
     (tmp_path / "u2netp" / "1" / "model.onnx").write_bytes(b"\x00 these are not weights")
-    server = EmbeddedTriton(tmp_path, ports=free_ports(), log_path=ARTIFACTS / "triton-broken-model.log")
+    server = EmbeddedTriton(tmp_path, ports=Ports.free(), log_path=ARTIFACTS / "triton-broken-model.log")
     with pytest.raises(TritonStartError, match="exited with code 1 while starting(.|\n)*failed to load 'u2netp'"):
         server.start()
     assert server.process.poll() is not None
 
 
 def test_command_line_serves_until_sigterm(tmp_path):
-    ports = free_ports()
+    ports = Ports.free()
     repository = tmp_path / "repository"
     shutil.copytree(MODEL_REPOSITORY, repository)
     command = [sys.executable, "-m", "cvunet.embedded_triton", "--repository", str(repository),

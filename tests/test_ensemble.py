@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from client import MattingClient, MattingError
-from cvunet.paths import PROJECT_ROOT
+from cvunet.paths import PROJECT_ROOT, REMBG_FIXTURES
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from tests import image_cases
 
-REMBG_U2NETP = image_cases.FIXTURES / "anime-girl-1.u2netp.png"
+REMBG_U2NETP = REMBG_FIXTURES / "anime-girl-1.u2netp.png"
 
 
 @pytest.fixture(scope="module", params=["grpc", "http"])

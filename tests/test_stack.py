@@ -9,14 +9,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from cvunet.embedded_triton import EmbeddedTriton, free_port
+from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
 from cvunet.paths import MODEL_REPOSITORY
 from tests import image_cases
-from tests.conftest import free_ports, start_printing
+from tests.conftest import start_printing
 
 
 def test_stack_serves_dashboard_rest_and_triton_until_sigterm(tmp_path):
-    ports, rest_port, ui_port = free_ports(), free_port(), free_port()
+    ports, rest_port, ui_port = Ports.free(), free_port(), free_port()
     command = [sys.executable, "-m", "cvunet.stack", "--rest-port", str(rest_port), "--ui-port", str(ui_port),
                "--http-port", str(ports.http),
                "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]

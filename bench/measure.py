@@ -1,10 +1,17 @@
-"""Peak resident memory of a process tree, sampled in the background (for benchmark tables)."""
+"""What the benchmark tables report: latency percentiles and the peak memory of a process tree."""
 
 from __future__ import annotations
 
+import statistics
 import threading
 
+import numpy as np
 import psutil
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    """(p50, p95) of latency samples."""
+    return statistics.median(samples_ms), float(np.percentile(samples_ms, 95))
 
 
 class PeakRss:
