@@ -140,13 +140,12 @@ class _ServerState:
 
 def _matte_with_retries(client: MattingClient, data: bytes, settings: BatchSettings, state: _ServerState) -> bytes:
     options = settings.options
-    bg_color = "#%02x%02x%02x" % options.bg_color
     attempt = 0
     while True:
         if state.down_reason and not client.is_ready():
             raise MattingError(f"inference server unavailable: {state.down_reason}")
         try:
-            return client.remove_background(data, options.kind, options.format, bg_color, with_alpha=False,
+            return client.remove_background(data, options.kind, options.format, options.bg_color_hex, with_alpha=False,
                                             foreground=options.foreground).data
         except MattingError as exc:
             if exc.bad_input:
@@ -212,8 +211,9 @@ def run_batch(
     return report
 
 
-def default_output_dir() -> Path:
-    return Path("outputs") / datetime.now().strftime("outputs_%Y%m%d%H%M%S")
+def timestamped_output_dir(root: Path = Path("outputs")) -> Path:
+    """``root/outputs_YYYYMMDDHHMMSS``, the original product's naming for a job's outputs."""
+    return root / datetime.now().strftime("outputs_%Y%m%d%H%M%S")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     except OptionsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    output_dir = args.output_dir or default_output_dir()
+    output_dir = args.output_dir or timestamped_output_dir()
     settings = BatchSettings(options, args.concurrency, args.overwrite, args.retries)
     try:
         report = run_batch(args.input_dir, output_dir, args.url, args.protocol, settings, args.recursive, not args.no_progress)

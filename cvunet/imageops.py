@@ -127,6 +127,10 @@ class OutputOptions:
     def media_type(self) -> str:
         return MEDIA_TYPES[self.format]
 
+    @property
+    def bg_color_hex(self) -> str:
+        return "#%02x%02x%02x" % self.bg_color
+
 
 def parse_color(text: str) -> tuple[int, int, int]:
     """Parse '#RRGGBB', a CSS colour name or 'R,G,B' into an RGB triple."""

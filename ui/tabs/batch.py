@@ -17,13 +17,13 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from client.batch import DEFAULT_CONCURRENCY, BatchReport, BatchSettings, find_images, run_batch
+from client.batch import DEFAULT_CONCURRENCY, BatchReport, BatchSettings, find_images, run_batch, timestamped_output_dir
 from cvunet.imageops import OUTPUT_FORMATS, OUTPUT_KINDS, OutputOptions
 from ui.archive import zip_folder
 from ui.context import UiContext
 from ui.history import Job, make_thumbnail
 from ui.paths import PathNotAllowed, resolve_in_roots
-from ui.tabs.single import MODEL, UPLOAD_TYPES, model_version, timestamped_folder, unique_path
+from ui.tabs.single import MODEL, UPLOAD_TYPES, model_version, unique_path
 
 LOG = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class BatchRequest:
         options = {"source": source, "kind": self.options.kind, "format": self.options.format,
                    "concurrency": self.concurrency, "recursive": self.recursive}
         if self.options.kind == "composite":
-            options["bg_color"] = "#%02x%02x%02x" % self.options.bg_color
+            options["bg_color"] = self.options.bg_color_hex
         return options
 
 
@@ -165,7 +165,7 @@ def run_folder(context: UiContext, input_dir: Path, request: BatchRequest, sourc
     Returns None, after saying why, when there is nothing to do or the output folder is not allowed.
     """
     text = partial(context.text, STRINGS)
-    output_dir = unique_path(timestamped_folder(context.settings.outputs_dir))
+    output_dir = unique_path(timestamped_output_dir(context.settings.outputs_dir))
     try:
         resolve_in_roots(str(output_dir), context.settings.allowed_roots)
     except PathNotAllowed as exc:

@@ -12,7 +12,6 @@ import io
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from client import MattingClient, MattingError
+from client.batch import timestamped_output_dir
 from cvunet.files import atomic_write_bytes
 from cvunet.imageops import MEDIA_TYPES, OUTPUT_FORMATS, ImageError, composite_over_image, decode_image, encode_image
 from cvunet.refine import estimate_foreground
@@ -180,10 +180,6 @@ def unique_path(path: Path) -> Path:
     return candidate
 
 
-def timestamped_folder(outputs_dir: Path) -> Path:
-    return outputs_dir / datetime.now().strftime("outputs_%Y%m%d%H%M%S")
-
-
 def over_checkerboard(image: Image.Image) -> Image.Image:
     """The image over light and dark grey squares, so transparency is visible on any page colour."""
     rgba = image.convert("RGBA")
@@ -245,7 +241,7 @@ def _matte(context: UiContext, name: str, data: bytes, options: SingleOptions) -
 
     output_path = None
     if options.save:
-        target = unique_path(timestamped_folder(context.settings.outputs_dir) / f"result.{options.format}")
+        target = unique_path(timestamped_output_dir(context.settings.outputs_dir) / f"result.{options.format}")
         atomic_write_bytes(target, result_data)
         output_path = str(target)
     result_preview = _downscaled(result_image)
