@@ -73,6 +73,19 @@ def preprocess_config(network: str, size: int, settings: RepositorySettings) -> 
     return config
 
 
+def _add_zero_warmup(config: mc.ModelConfig, size: int) -> None:
+    """Triton runs one batch of zeros through the network at load, so the first user request is not slow."""
+    warmup = config.model_warmup.add(name="zeros", batch_size=1)
+    warmup.inputs["network_input"].data_type = mc.TYPE_FP32
+    warmup.inputs["network_input"].dims.extend([3, size, size])
+    warmup.inputs["network_input"].zero_data = True
+
+
+def read_config(path: Path) -> mc.ModelConfig:
+    """A ``config.pbtxt`` parsed back into Triton's ModelConfig (fails on anything Triton would reject)."""
+    return text_format.Parse(Path(path).read_text(), mc.ModelConfig())
+
+
 def network_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
     """CPU target: a python step running ONNX Runtime (the embedded server has only that backend)."""
     config = _python_config(network, settings, settings.network_instances, {"intra_op_threads": str(settings.intra_op_threads)})
@@ -80,10 +93,7 @@ def network_config(network: str, size: int, settings: RepositorySettings) -> mc.
     config.output.append(_output("network_output", mc.TYPE_FP32, [1, size, size]))
     if settings.dynamic_batching:
         config.dynamic_batching.SetInParent()
-    warmup = config.model_warmup.add(name="zeros", batch_size=1)
-    warmup.inputs["network_input"].data_type = mc.TYPE_FP32
-    warmup.inputs["network_input"].dims.extend([3, size, size])
-    warmup.inputs["network_input"].zero_data = True
+    _add_zero_warmup(config, size)
     return config
 
 
@@ -98,10 +108,7 @@ def gpu_network_configs(network: str, size: int, settings: RepositorySettings) -
         config.output.append(_output("network_output", mc.TYPE_FP32, [1, size, size]))
         config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_GPU)
         config.dynamic_batching.max_queue_delay_microseconds = 2000
-        warmup = config.model_warmup.add(name="zeros", batch_size=1)
-        warmup.inputs["network_input"].data_type = mc.TYPE_FP32
-        warmup.inputs["network_input"].dims.extend([3, size, size])
-        warmup.inputs["network_input"].zero_data = True
+        _add_zero_warmup(config, size)
         if platform == "onnxruntime_onnx":
             accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
             accelerator.parameters["precision_mode"] = "FP16"
@@ -184,27 +191,27 @@ def standardise_io_names(path: Path) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
-def _network_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
-    """Produce the dynamic-batch ONNX file to serve for ``network``."""
+def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
+    """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names."""
     target = workdir / "model.onnx"
     if network == "u2netp":
         from export.u2netp import make_batch_dynamic
 
-        source = onnx_path or fetch_u2netp(U2NETP_PATH)
-        return make_batch_dynamic(source, target)
-    if checkpoint is not None:
+        make_batch_dynamic(onnx_path or fetch_u2netp(U2NETP_PATH), target)
+    elif checkpoint is not None:
         from cvunet.model import load_checkpoint
         from export.export_onnx import export_onnx
 
         export_onnx(load_checkpoint(checkpoint), target)
-        return target
-    if onnx_path is not None:
+    elif onnx_path is not None:
         shutil.copyfile(onnx_path, target)
-        return target
-    raise ValueError(
-        "CV-UNet has no pretrained weights: pass --checkpoint (trained CV-UNet) or --onnx (its export); "
-        "an untrained network is never served"
-    )
+    else:
+        raise ValueError(
+            "CV-UNet has no pretrained weights: pass --checkpoint (trained CV-UNet) or --onnx (its export); "
+            "an untrained network is never served"
+        )
+    standardise_io_names(target)
+    return target
 
 
 def build_repository(
@@ -230,8 +237,7 @@ def build_repository(
         size = NETWORKS[network].input_size
         weights = None
         if with_weights:
-            weights = _network_onnx(network, onnx_path, checkpoint, Path(workdir))
-            standardise_io_names(weights)
+            weights = serving_onnx(network, onnx_path, checkpoint, Path(workdir))
             size = onnx_input_size(weights)
         if target == "gpu":
             network_main, network_alternative = gpu_network_configs(network, size, settings)

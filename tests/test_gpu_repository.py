@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from cvunet.paths import PROJECT_ROOT
-from export.build_repository import build_repository
-from tests.test_repository import check_ensemble_wiring, load_config
+from export.build_repository import build_repository, read_config
+from tests.test_repository import check_ensemble_wiring
 
 
 @pytest.fixture(scope="module")
@@ -21,22 +21,22 @@ def gpu_repository(tmp_path_factory):
 
 def test_network_is_a_tensorrt_plan_on_the_gpu_with_dynamic_batching(gpu_repository):
     assert check_ensemble_wiring(gpu_repository) == ["preprocess", "u2netp", "postprocess"]
-    network = load_config(gpu_repository / "u2netp" / "config.pbtxt")
+    network = read_config(gpu_repository / "u2netp" / "config.pbtxt")
     assert network.platform == "tensorrt_plan" and not network.backend
     assert [group.kind for group in network.instance_group] == [network.instance_group[0].KIND_GPU]
     assert network.HasField("dynamic_batching") and network.max_batch_size == 8
     assert not (gpu_repository / "u2netp" / "1" / "model.py").exists(), "no python shim for a TensorRT model"
     for step in ("preprocess", "postprocess"):
-        config = load_config(gpu_repository / step / "config.pbtxt")
+        config = read_config(gpu_repository / step / "config.pbtxt")
         assert config.backend == "python" and config.instance_group[0].kind == config.instance_group[0].KIND_CPU
 
 
 def test_onnxruntime_alternative_uses_tensorrt_fp16(gpu_repository):
-    alternative = load_config(gpu_repository / "u2netp" / "configs" / "onnxruntime.pbtxt")
+    alternative = read_config(gpu_repository / "u2netp" / "configs" / "onnxruntime.pbtxt")
     assert alternative.platform == "onnxruntime_onnx"
     [accelerator] = alternative.optimization.execution_accelerators.gpu_execution_accelerator
     assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP16"
-    main = load_config(gpu_repository / "u2netp" / "config.pbtxt")
+    main = read_config(gpu_repository / "u2netp" / "config.pbtxt")
     assert list(alternative.input) == list(main.input) and list(alternative.output) == list(main.output)
 
 

@@ -7,26 +7,20 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from google.protobuf import text_format
 from onnx import TensorProto, helper
-from tritonclient.grpc import model_config_pb2 as mc
 
 from cvunet.paths import MODEL_REPOSITORY
-from export.build_repository import ENSEMBLE, build_repository, onnx_input_size
-
-
-def load_config(path: Path) -> mc.ModelConfig:
-    return text_format.Parse(path.read_text(), mc.ModelConfig())
+from export.build_repository import ENSEMBLE, build_repository, onnx_input_size, read_config
 
 
 def check_ensemble_wiring(repository: Path) -> list[str]:
     """Every step tensor exists on both sides with the same dtype and dims; returns the step names."""
-    ensemble = load_config(repository / ENSEMBLE / "config.pbtxt")
+    ensemble = read_config(repository / ENSEMBLE / "config.pbtxt")
     assert ensemble.platform == "ensemble"
     available = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in ensemble.input}
     names = []
     for step in ensemble.ensemble_scheduling.step:
-        config = load_config(repository / step.model_name / "config.pbtxt")
+        config = read_config(repository / step.model_name / "config.pbtxt")
         assert config.name == step.model_name
         assert config.max_batch_size >= ensemble.max_batch_size
         inputs = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in config.input}
@@ -55,13 +49,13 @@ def test_committed_repository_is_what_the_builder_writes(tmp_path):
 
 def test_default_repository_is_wired_consistently():
     assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", "u2netp", "postprocess"]
-    network = load_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
+    network = read_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
     assert network.model_warmup, "the network must warm up before the first user request"
     assert list(network.input[0].dims) == [3, 320, 320]
 
 
 def test_optional_options_are_declared_optional():
-    ensemble = load_config(MODEL_REPOSITORY / ENSEMBLE / "config.pbtxt")
+    ensemble = read_config(MODEL_REPOSITORY / ENSEMBLE / "config.pbtxt")
     assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color", "foreground"}
     assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
 

@@ -27,14 +27,11 @@ import onnxruntime
 import pandas as pd
 import streamlit as st
 import tritonclient.grpc as triton_grpc
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.utils import InferenceServerException
 
 from cvunet.networks import NETWORKS
 from cvunet.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
-from export.build_repository import ENSEMBLE, RepositorySettings, build_repository, onnx_input_size, standardise_io_names
-from export.u2netp import make_batch_dynamic
+from export.build_repository import ENSEMBLE, RepositorySettings, build_repository, onnx_input_size, read_config, serving_onnx
 from ui.settings import MODEL_IMPORT_MAX_MB, UiSettings
 
 STRINGS = {
@@ -228,16 +225,12 @@ def parse_metrics(text: str) -> dict[str, dict[str, float]]:
     return models
 
 
-def _read_config(path: Path) -> mc.ModelConfig:
-    return text_format.Parse(path.read_text(), mc.ModelConfig())
-
-
 def served_network(repository: Path) -> str | None:
     """The network the repository's ensemble runs, or None when there is no ensemble."""
     ensemble = Path(repository) / ENSEMBLE / "config.pbtxt"
     if not ensemble.exists():
         return None
-    steps = [step.model_name for step in _read_config(ensemble).ensemble_scheduling.step]
+    steps = [step.model_name for step in read_config(ensemble).ensemble_scheduling.step]
     return next((name for name in steps if name in NETWORKS), None)
 
 
@@ -246,8 +239,8 @@ def repository_settings(repository: Path) -> RepositorySettings:
     network = served_network(repository)
     if network is None or not (Path(repository) / network / "config.pbtxt").exists():
         return RepositorySettings()
-    network_config = _read_config(Path(repository) / network / "config.pbtxt")
-    step_config = _read_config(Path(repository) / "preprocess" / "config.pbtxt")
+    network_config = read_config(Path(repository) / network / "config.pbtxt")
+    step_config = read_config(Path(repository) / "preprocess" / "config.pbtxt")
     threads = network_config.parameters.get("intra_op_threads")
     return RepositorySettings(
         max_batch_size=network_config.max_batch_size,
@@ -361,11 +354,9 @@ def _cached_sha256(path: Path) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _served_sha256_of_pinned(source: str, mtime_ns: int) -> str:
-    """What ``build_repository`` serves for the pinned file (batch made dynamic, tensors renamed; deterministic)."""
+    """What ``build_repository`` serves for the pinned file (deterministic)."""
     with tempfile.TemporaryDirectory() as workdir:
-        served = make_batch_dynamic(Path(source), Path(workdir) / "model.onnx")
-        standardise_io_names(served)
-        return sha256_of(served)
+        return sha256_of(serving_onnx(DEFAULT_NETWORK, Path(source), None, Path(workdir)))
 
 
 @st.cache_data(show_spinner=False)
