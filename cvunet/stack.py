@@ -11,13 +11,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from cvunet.embedded_triton import (
     EmbeddedTriton,
     Ports,
     TritonStartError,
+    http_ok,
     ignore_interrupts,
     interrupt_on_sigterm,
     stop_with_parent,
@@ -35,12 +34,8 @@ def _wait_http_ok(url: str, process: subprocess.Popen, name: str, log: str, time
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServiceStartError(f"{name} exited with code {process.returncode} while starting; see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
+        if http_ok(url):
+            return
         time.sleep(0.3)
     raise ServiceStartError(f"{name} did not answer {url} within {timeout_s:.0f} s; see {log}")
 

@@ -21,8 +21,7 @@ from cvunet.networks import alpha_from_output, draft_size, network_spec, prepare
 USER_ERRORS = (ImageError, OptionsError)
 
 
-def _parameters(args: dict) -> dict[str, str]:
-    config = json.loads(args["model_config"])
+def _parameters(config: dict) -> dict[str, str]:
     return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
 
 
@@ -55,7 +54,7 @@ class PreprocessStep:
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
-        parameters = _parameters(args)
+        parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
 
     def execute(self, requests):
@@ -89,7 +88,7 @@ class OnnxNetworkStep:
         import onnxruntime as ort
 
         config = json.loads(args["model_config"])
-        parameters = _parameters(args)
+        parameters = _parameters(config)
         model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters.get("intra_op_threads", "0")) or _fair_thread_count(config)
@@ -116,7 +115,7 @@ class PostprocessStep:
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
-        parameters = _parameters(args)
+        parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
 
     def execute(self, requests):
