@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from cvunet.networks import IMAGENET_MEAN, IMAGENET_STD
+from cvunet.networks import network_spec, normalise_pixels
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 TRAINING_SEEDS = range(0, HELD_OUT_SEEDS.start)
@@ -31,15 +31,10 @@ TRAINING_SEEDS = range(0, HELD_OUT_SEEDS.start)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 LAYOUTS = ("image-alpha", "fg-alpha-bg")
 COARSE_RESOLUTION = 320
+#: CV-UNet inputs are prepared exactly as the serving preprocess step prepares them.
+CVUNET_INPUT = network_spec("cvunet")
 """The coarse network's working size (U²-Netp sees 320²): coarse masks lose detail below it."""
 DRAW_STREAM, EPOCH_STREAM = 0, 1
-
-
-def normalise_rgb(image: np.ndarray) -> np.ndarray:
-    """H x W x 3 uint8 RGB → 3 x H x W float32, scaled to [0, 1] then ImageNet-normalised."""
-    scaled = image.astype(np.float32) / 255.0
-    normalised = (scaled - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1))
 
 
 def simulate_coarse_mask(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -76,7 +71,7 @@ def network_sample(
     image: np.ndarray, alpha: np.ndarray, refiner: bool, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """An (inputs, alpha) training pair from a uint8 RGB image and its float alpha (see module docstring)."""
-    channels = [normalise_rgb(image)]
+    channels = [normalise_pixels(image, CVUNET_INPUT)]
     if refiner:
         channels.append(simulate_coarse_mask(alpha, rng)[None])
     inputs = np.concatenate(channels, axis=0)

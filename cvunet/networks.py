@@ -50,13 +50,17 @@ def prepare_input(image: Image.Image, spec: NetworkSpec) -> np.ndarray:
     # reducing_gap=3 shrinks by an integer factor first when the image is over 3× the input size:
     # identical to plain LANCZOS below that (rembg parity), 5× faster on 12-megapixel photos.
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    resized = np.asarray(rgb.resize(size, Image.LANCZOS, reducing_gap=3.0))
-    if spec.scaling == "max":
-        scaled = resized / (np.max(resized) or 1)
-    else:
-        scaled = resized / 255.0
+    return normalise_pixels(np.asarray(rgb.resize(size, Image.LANCZOS, reducing_gap=3.0)), spec)
+
+
+def normalise_pixels(pixels: np.ndarray, spec: NetworkSpec) -> np.ndarray:
+    """H×W×3 uint8 RGB at the network's size → float32 3×H×W, scaled and mean/std-normalised.
+
+    Serving and training both call this, so a trained network sees exactly what it learnt from.
+    """
+    scaled = pixels / (np.max(pixels) or 1) if spec.scaling == "max" else pixels / 255.0
     normalised = (scaled - np.asarray(spec.mean)) / np.asarray(spec.std)
-    return normalised.transpose(2, 0, 1).astype(np.float32)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 
 
 def draft_size(spec: NetworkSpec) -> tuple[int, int]:

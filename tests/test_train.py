@@ -18,11 +18,11 @@ from cvunet.datasets import (
     ForegroundBackgroundFolderDataset,
     ImageAlphaFolderDataset,
     SyntheticMattingDataset,
-    normalise_rgb,
     simulate_coarse_mask,
 )
 from cvunet.losses import VGG16_WEIGHTS_FILE, VGG16Features, build_matting_loss, gradient_loss
 from cvunet.model import CVUNetConfig, load_checkpoint
+from cvunet.networks import network_spec, normalise_pixels
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from cvunet.train import DrawBatches, TrainConfig, main, restore_rng_states, rng_states, train
 from export.export_onnx import export_onnx
@@ -149,9 +149,9 @@ def test_synthetic_dataset_refuses_held_out_seeds_and_normalises_like_the_model(
     inputs, alpha = dataset[3]
     sample = synthetic_sample(7, 64)
     assert inputs.shape == (3, 64, 64) and alpha.shape == (1, 64, 64)
-    np.testing.assert_array_equal(inputs.numpy(), normalise_rgb(sample.image))
+    np.testing.assert_array_equal(inputs.numpy(), normalise_pixels(sample.image, network_spec("cvunet")))
     np.testing.assert_array_equal(alpha[0].numpy(), sample.alpha)
-    white = normalise_rgb(np.full((1, 1, 3), 255, np.uint8))[:, 0, 0]
+    white = normalise_pixels(np.full((1, 1, 3), 255, np.uint8), network_spec("cvunet"))[:, 0, 0]
     np.testing.assert_allclose(white, [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rtol=1e-6)
 
 
