@@ -8,6 +8,7 @@ INSTALLED := $(VENV)/.installed
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 WEIGHTS := $(STATE)/weights/u2netp.onnx
 SERVED_NETWORK := model_repository/u2netp/1/model.onnx
+REFINER := models/refiner/refiner.onnx
 
 # make export NETWORK=cvunet CHECKPOINT=path/to/checkpoint.pt   (or ONNX=path/to/model.onnx)
 NETWORK ?= u2netp
@@ -25,7 +26,7 @@ $(INSTALLED): requirements.txt
 $(WEIGHTS): $(INSTALLED)
 	$(PY) -m cvunet.weights --dest $@
 
-$(SERVED_NETWORK): $(WEIGHTS)
+$(SERVED_NETWORK): $(WEIGHTS) $(REFINER)
 	$(PY) -m export.build_repository
 
 setup: $(SERVED_NETWORK)

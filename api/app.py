@@ -160,11 +160,12 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         output_format: Annotated[str | None, Form(alias="format", description="png (default) | webp")] = None,
         bg_color: Annotated[str | None, Form(description="composite background: '#RRGGBB', a name or 'R,G,B'")] = None,
         foreground: Annotated[str | None, Form(description="original (default) | estimate: no background colour in soft edges")] = None,
+        refine: Annotated[str | None, Form(description="none (default) | guided | closed-form | refiner: how the matte reaches full size")] = None,
     ) -> Response:
         """Remove the background of ``image``; by default an RGBA PNG cut-out."""
         started = time.perf_counter()
         try:
-            options = OutputOptions.parse(kind, output_format, bg_color, foreground)
+            options = OutputOptions.parse(kind, output_format, bg_color, foreground, refine)
         except OptionsError as exc:
             raise HTTPException(400, str(exc)) from None
         data = image.file.read(max_upload_bytes + 1)
@@ -174,7 +175,8 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
             raise HTTPException(400, "empty upload: the 'image' file has 0 bytes")
         try:
             result = request.app.state.matting.remove_background(data, options.kind, options.format, bg_color,
-                                                                 with_alpha=False, foreground=options.foreground)
+                                                                 with_alpha=False, foreground=options.foreground,
+                                                                 refine=options.refine)
         except MattingError as exc:
             if exc.bad_input:
                 raise HTTPException(400, str(exc)) from None

@@ -3,8 +3,10 @@ CPU scheduling of the network step gives the most throughput.
 
     make bench            (or: .venv/bin/python -m bench.serving_latency [--repeats N])
 
-Prints two tables. Every number is measured in this run on this machine; ratios compare rows of
-the same run. Images are made from the shared fixture photo: its own size (0.5 MP) and 4000×3000.
+Prints three tables: the ensemble against the same work in-process, the ensemble's latency per
+``refine`` mode (the time budget behind the default, see README "Matte quality"), and throughput per
+scheduling. Every number is measured in this run on this machine; ratios compare rows of the same run.
+Images are made from the shared fixture photo: its own size (0.5 MP) and 4000×3000.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from PIL import Image
 from bench.measure import percentiles
 from client import MattingClient
 from cvunet.embedded_triton import EmbeddedTriton, Ports
-from cvunet.imageops import OutputOptions, compose, decode_image, encode_image
+from cvunet.imageops import REFINE_MODES, OutputOptions, compose, decode_image, encode_image
 from cvunet.networks import alpha_from_output, network_spec, prepare_input
 from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES
 from export.build_repository import RepositorySettings, build_repository
@@ -77,8 +79,21 @@ def latency_table(repeats: int) -> None:
                 served = percentiles(timed(lambda: client.remove_background(data), repeats))
                 print(f"{label:<22}{model[0]:>11.0f} / {model[1]:<6.0f}{local[0]:>13.0f} / {local[1]:<6.0f}"
                       f"{served[0]:>14.0f} / {served[1]:<6.0f}{served[0] / local[0]:>19.2f}×")
+            refine_table(client, repeats)
     finally:
         server.stop()
+
+
+def refine_table(client: MattingClient, repeats: int) -> None:
+    print(f"\nLatency per refine mode through the ensemble, gRPC ({repeats} runs each; ms, median / p95; × refine=none)")
+    print(f"{'image':<22}" + "".join(f"{mode:>24}" for mode in REFINE_MODES))
+    for label, data in test_images().items():
+        cells, baseline = [], None
+        for mode in REFINE_MODES:
+            median, p95 = percentiles(timed(lambda: client.remove_background(data, refine=mode), repeats))
+            baseline = baseline or median
+            cells.append(f"{median:.0f} / {p95:.0f} ({median / baseline:.2f}×)")
+        print(f"{label:<22}" + "".join(f"{cell:>24}" for cell in cells))
 
 
 def throughput_table(requests: int, concurrency: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from client.matting_client import DEFAULT_URLS, MattingClient, MattingError
 from cvunet.files import atomic_write_bytes
-from cvunet.imageops import OptionsError, OutputOptions
+from cvunet.imageops import REFINE_MODES, OptionsError, OutputOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,13 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bg-color", help="composite on this colour ('#RRGGBB', 'white', 'R,G,B') instead of transparency")
     parser.add_argument("--format", choices=["png", "webp"], default="png")
     parser.add_argument("--decontaminate", action="store_true", help="estimate foreground colours (no background colour in soft edges)")
+    parser.add_argument("--refine", choices=REFINE_MODES, default=OutputOptions.refine,
+                        help="how the matte reaches full resolution (see README, Matte quality)")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
     parser.add_argument("--url", help=f"server address (default {DEFAULT_URLS['grpc']} for gRPC, {DEFAULT_URLS['http']} for HTTP)")
     args = parser.parse_args(argv)
 
     kind = "alpha" if args.alpha_only else "composite" if args.bg_color else "rgba"
     try:
-        options = OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None)
+        options = OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine)
         data = args.image.read_bytes()
     except (OptionsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with MattingClient(args.url, args.protocol) as client:
-            result = client.remove_background(data, options.kind, options.format, args.bg_color, foreground=options.foreground)
+            result = client.remove_background(data, options.kind, options.format, args.bg_color,
+                                              foreground=options.foreground, refine=options.refine)
     except MattingError as exc:
         print(f"error: {args.image}: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,8 @@ import numpy as np
 from cvunet.imageops import MEDIA_TYPES
 
 MODEL_NAME = "matting"
+#: The ensemble with the project-trained refiner after U²-Netp (``refine="refiner"``).
+REFINED_MODEL_NAME = "matting_refined"
 DEFAULT_URLS = {"grpc": "127.0.0.1:8001", "http": "127.0.0.1:8000"}
 BAD_INPUT_STATUSES = {"StatusCode.INVALID_ARGUMENT", "400"}
 
@@ -68,9 +70,11 @@ class MattingClient:
         return self._as_dict(self._client.get_model_metadata(self.model))
 
     def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None,
-                          with_alpha: bool = True, foreground: str | None = None) -> MattingResult:
+                          with_alpha: bool = True, foreground: str | None = None, refine: str | None = None) -> MattingResult:
         """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp;
-        ``foreground``: original | estimate (remove background colour from soft edges).
+        ``foreground``: original | estimate (remove background colour from soft edges); ``refine``:
+        none | guided | closed-form | refiner (cvunet.imageops.REFINE_MODES; refiner selects the
+        ``matting_refined`` ensemble).
 
         ``with_alpha=False`` skips transferring the H×W matte (``result.alpha`` is then None).
         """
@@ -80,18 +84,20 @@ class MattingClient:
         encoded = triton.InferInput("image", [1, len(image)], "UINT8")
         encoded.set_data_from_numpy(np.frombuffer(image, dtype=np.uint8)[np.newaxis])
         inputs = [encoded]
-        for name, value in (("kind", kind), ("format", format), ("bg_color", bg_color), ("foreground", foreground)):
+        options = (("kind", kind), ("format", format), ("bg_color", bg_color), ("foreground", foreground), ("refine", refine))
+        for name, value in options:
             if value:
                 option = triton.InferInput(name, [1, 1], "BYTES")
                 option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
                 inputs.append(option)
         outputs = [triton.InferRequestedOutput(name) for name in ("result", "alpha")[: 2 if with_alpha else 1]]
+        model = REFINED_MODEL_NAME if refine == "refiner" else self.model
         started = time.perf_counter()
         try:
             if self.protocol == "grpc":
-                response = self._client.infer(self.model, inputs, outputs=outputs, client_timeout=self.timeout)
+                response = self._client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
             else:
-                response = self._client.infer(self.model, inputs, outputs=outputs)
+                response = self._client.infer(model, inputs, outputs=outputs)
         except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and transport errors
             status = str(exc.status()) if callable(getattr(exc, "status", None)) else ""
             raise MattingError(_server_message(exc), bad_input=status in BAD_INPUT_STATUSES) from exc
@@ -123,4 +129,7 @@ class MattingClient:
 def _server_message(exc: Exception) -> str:
     """The server's explanation without tritonclient's status prefix and the ensemble name."""
     message = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
-    return (message or str(exc)).replace(f"in ensemble '{MODEL_NAME}', ", "").strip()
+    message = message or str(exc)
+    for model in (MODEL_NAME, REFINED_MODEL_NAME):
+        message = message.replace(f"in ensemble '{model}', ", "")
+    return message.strip()

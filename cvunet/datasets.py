@@ -9,6 +9,10 @@ uninterrupted one would, whatever the number of DataLoader workers.
 An item is ``(inputs, alpha)``: ``inputs`` C x S x S float32 as CV-UNet expects (RGB in [0, 1]
 ImageNet-normalised; in refiner mode a fourth channel, the coarse mask in [0, 1]) and ``alpha``
 1 x S x S float32 in [0, 1].
+
+Refiner coarse masks are simulated from the ground truth, or, for synthetic data, taken from a real
+coarse network (:class:`CoarseNetwork`, U²-Netp) for a share of the draws: the served refiner is fed
+that network's output, mistakes included.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from cvunet.networks import network_spec, normalise_pixels
+from cvunet.model import coarse_channel
+from cvunet.networks import network_spec, normalise_pixels, prepare_input
+from cvunet.paths import MODEL_REPOSITORY
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 TRAINING_SEEDS = range(0, HELD_OUT_SEEDS.start)
@@ -68,14 +74,44 @@ def simulate_coarse_mask(alpha: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 
 def network_sample(
-    image: np.ndarray, alpha: np.ndarray, refiner: bool, rng: np.random.Generator
+    image: np.ndarray,
+    alpha: np.ndarray,
+    refiner: bool,
+    rng: np.random.Generator,
+    coarse_mask: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An (inputs, alpha) training pair from a uint8 RGB image and its float alpha (see module docstring)."""
+    """An (inputs, alpha) training pair from a uint8 RGB image and its float alpha (see module docstring).
+
+    A refiner's mask is ``coarse_mask`` when given, else simulated from ``alpha``."""
     channels = [normalise_pixels(image, CVUNET_INPUT)]
     if refiner:
-        channels.append(simulate_coarse_mask(alpha, rng)[None])
+        channels.append((coarse_mask if coarse_mask is not None else simulate_coarse_mask(alpha, rng))[None])
     inputs = np.concatenate(channels, axis=0)
     return torch.from_numpy(inputs), torch.from_numpy(np.ascontiguousarray(alpha, np.float32)[None])
+
+
+class CoarseNetwork:
+    """A real coarse network (an ONNX file of a network in cvunet.networks) producing refiner masks
+    exactly as served: its raw output through :func:`cvunet.model.coarse_channel`."""
+
+    def __init__(self, name: str = "u2netp", onnx_path: str | os.PathLike | None = None) -> None:
+        self.spec = network_spec(name)
+        self.onnx_path = Path(onnx_path) if onnx_path else MODEL_REPOSITORY / name / "1" / "model.onnx"
+        if not self.onnx_path.is_file():
+            raise FileNotFoundError(f"coarse network {self.onnx_path} is missing; `make setup` fetches U²-Netp")
+        self._session = None  # created on first use, so the dataset stays picklable for DataLoader workers
+
+    def mask(self, image: np.ndarray) -> np.ndarray:
+        """H x W x 3 uint8 RGB → H x W float32 mask in [0, 1]."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            self._session = ort.InferenceSession(str(self.onnx_path), providers=["CPUExecutionProvider"])
+        session = self._session
+        network_input = prepare_input(Image.fromarray(image), self.spec)[np.newaxis]
+        raw = session.run(None, {session.get_inputs()[0].name: network_input})[0]
+        raw = torch.from_numpy(np.ascontiguousarray(raw, np.float32).reshape(1, 1, *raw.shape[-2:]))
+        return coarse_channel(raw, image.shape[:2]).numpy()[0, 0]
 
 
 class DrawIndexedDataset(Dataset):
@@ -106,13 +142,28 @@ class DrawIndexedDataset(Dataset):
 class SyntheticMattingDataset(DrawIndexedDataset):
     """Synthetic composites (cvunet.synthetic), generated on the fly from seeds in ``seeds_from``.
 
-    ``seeds_from`` must not contain any of the held-out benchmark seeds.
+    ``seeds_from`` must not contain any of the held-out benchmark seeds. With a ``coarse_network``
+    (refiner mode) a share ``coarse_share`` of the draws takes its mask from that network, the rest are
+    simulated; since running it costs as much as generating the sample, each seed's sample and
+    network mask are generated once and kept in memory (narrow ``seeds_from`` to bound that: 1.8 MB
+    per seed at 512²); draws then differ by the mask choice and a horizontal flip.
     """
 
     def __init__(
-        self, seeds_from: Sequence[int] = TRAINING_SEEDS, size: int = 512, refiner: bool = False, seed: int = 0
+        self,
+        seeds_from: Sequence[int] = TRAINING_SEEDS,
+        size: int = 512,
+        refiner: bool = False,
+        seed: int = 0,
+        coarse_network: CoarseNetwork | None = None,
+        coarse_share: float = 0.75,
     ) -> None:
         super().__init__(size, refiner, seed)
+        if not 0.0 <= coarse_share <= 1.0:
+            raise ValueError(f"coarse_share must be in [0, 1], got {coarse_share}")
+        self.coarse_network = coarse_network if refiner else None
+        self.coarse_share = coarse_share
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if len(seeds_from) == 0:
             raise ValueError("seeds_from is empty")
         leaked = [s for s in HELD_OUT_SEEDS if s in seeds_from]
@@ -124,18 +175,41 @@ class SyntheticMattingDataset(DrawIndexedDataset):
         sample = synthetic_sample(int(self.seeds_from[rng.integers(len(self.seeds_from))]), self.size)
         return sample.image, sample.alpha
 
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.coarse_network is None:
+            return super().__getitem__(index)
+        if index < 0:
+            raise IndexError(f"draw index must be non-negative, got {index}")
+        rng = self.draw_rng(index)
+        image, alpha, network_mask = self._sample_with_network_mask(int(self.seeds_from[rng.integers(len(self.seeds_from))]))
+        alpha = alpha.astype(np.float32)
+        mask = network_mask.astype(np.float32) if rng.random() < self.coarse_share else simulate_coarse_mask(alpha, rng)
+        if rng.random() < 0.5:
+            image, alpha, mask = (np.ascontiguousarray(a[:, ::-1]) for a in (image, alpha, mask))
+        return network_sample(image, alpha, True, rng, coarse_mask=mask)
+
+    def _sample_with_network_mask(self, sample_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if sample_seed not in self._kept:
+            sample = synthetic_sample(sample_seed, self.size)
+            mask = self.coarse_network.mask(sample.image)
+            self._kept[sample_seed] = (sample.image, sample.alpha.astype(np.float16), mask.astype(np.float16))
+        return self._kept[sample_seed]
+
 
 class HeldOutSyntheticDataset(Dataset):
     """The held-out synthetic benchmark (cvunet.synthetic.HELD_OUT_SEEDS) for evaluation during training.
 
-    In refiner mode each sample's coarse mask is simulated from a generator seeded with its seed, so
-    every evaluation sees the same inputs.
+    In refiner mode each sample's coarse mask comes from ``coarse_network`` if given, else it is
+    simulated from a generator seeded with its seed, so every evaluation sees the same inputs.
     """
 
-    def __init__(self, size: int, refiner: bool, count: int = len(HELD_OUT_SEEDS)) -> None:
+    def __init__(
+        self, size: int, refiner: bool, count: int = len(HELD_OUT_SEEDS), coarse_network: CoarseNetwork | None = None
+    ) -> None:
         self.seeds = HELD_OUT_SEEDS[:count]
         self.size = size
         self.refiner = refiner
+        self.coarse_network = coarse_network
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -143,7 +217,8 @@ class HeldOutSyntheticDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         seed = self.seeds[index]
         sample = synthetic_sample(seed, self.size)
-        return network_sample(sample.image, sample.alpha, self.refiner, np.random.default_rng(seed))
+        mask = self.coarse_network.mask(sample.image) if self.refiner and self.coarse_network else None
+        return network_sample(sample.image, sample.alpha, self.refiner, np.random.default_rng(seed), mask)
 
 
 def list_images(folder: Path) -> dict[str, Path]:
@@ -291,10 +366,14 @@ def training_dataset(
     refiner: bool,
     seed: int,
     synthetic_seeds: Sequence[int] = TRAINING_SEEDS,
+    coarse_network: CoarseNetwork | None = None,
+    coarse_share: float = 0.75,
 ) -> DrawIndexedDataset:
     """The dataset a training run asked for: synthetic without ``data_dir``, else the folder ``layout``."""
     if data_dir is None:
-        return SyntheticMattingDataset(synthetic_seeds, size, refiner, seed)
+        return SyntheticMattingDataset(synthetic_seeds, size, refiner, seed, coarse_network, coarse_share)
+    if coarse_network is not None:
+        raise ValueError("coarse masks from a network are only implemented for synthetic data")
     if layout == "image-alpha":
         return ImageAlphaFolderDataset(data_dir, size, refiner, seed)
     if layout == "fg-alpha-bg":

@@ -23,6 +23,10 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("CVUNET_MAX_PIXELS", 50_000_000))
 OUTPUT_KINDS = ("rgba", "alpha", "composite")
 OUTPUT_FORMATS = ("png", "webp")
 FOREGROUND_MODES = ("original", "estimate")
+#: How the network's low-resolution matte becomes full size (cvunet.refine.full_resolution_matte):
+#: plain LANCZOS (rembg's way), the guided filter, the closed-form band, or the project-trained
+#: refiner (served by the ``matting_refined`` ensemble).
+REFINE_MODES = ("none", "guided", "closed-form", "refiner")
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
 
 #: libpng through imagecodecs with zlib level 1, run-length strategy and the "up" filter writes a
@@ -106,22 +110,27 @@ class OutputOptions:
     #: "original": the photo's colours; "estimate": foreground colours estimated from the matte, which
     #: removes the background's colour bleeding into hair and soft edges (costs ~2 s at 12 MP).
     foreground: str = "original"
+    #: One of REFINE_MODES; the default is the best variant measured by ``make quality`` (README).
+    refine: str = "none"
 
     @classmethod
     def parse(cls, kind: str | None = None, format: str | None = None, bg_color: str | None = None,
-              foreground: str | None = None) -> OutputOptions:
+              foreground: str | None = None, refine: str | None = None) -> OutputOptions:
         """Validate user-supplied strings; empty or None means the default."""
         kind = (kind or cls.kind).strip().lower()
         format = (format or cls.format).strip().lower()
         foreground = (foreground or cls.foreground).strip().lower()
+        refine = (refine or cls.refine).strip().lower()
         if kind not in OUTPUT_KINDS:
             raise OptionsError(f"kind must be one of {', '.join(OUTPUT_KINDS)}, not {kind!r}")
         if format not in OUTPUT_FORMATS:
             raise OptionsError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {format!r}")
         if foreground not in FOREGROUND_MODES:
             raise OptionsError(f"foreground must be one of {', '.join(FOREGROUND_MODES)}, not {foreground!r}")
+        if refine not in REFINE_MODES:
+            raise OptionsError(f"refine must be one of {', '.join(REFINE_MODES)}, not {refine!r}")
         color = parse_color(bg_color) if bg_color else cls.bg_color
-        return cls(kind=kind, format=format, bg_color=color, foreground=foreground)
+        return cls(kind=kind, format=format, bg_color=color, foreground=foreground, refine=refine)
 
     @property
     def media_type(self) -> str:

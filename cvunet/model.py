@@ -8,6 +8,9 @@ Input convention (every entry point must feed the network this way):
   not normalised.
 
 Height and width must be multiples of 32. The output is the alpha matte, N x 1 x H x W in [0, 1].
+A refiner predicts a correction to its coarse mask: its head's output is added to the mask's logit
+before the sigmoid, and the head starts at zero, so an untrained refiner returns the coarse mask and
+training only has to learn where the coarse network was wrong.
 
 Layout: five encoder levels at strides 1, 2, 4, 8 and 16 feed five attention-gated skip connections;
 the deepest level is pooled once more (stride 32) into the ASPP bottleneck, and five decoder stages
@@ -32,6 +35,8 @@ from cvunet.files import sibling_temp_path
 CHECKPOINT_FORMAT = "cvunet-checkpoint-v1"
 SIZE_MULTIPLE = 32
 NUM_LEVELS = 5
+COARSE_EPS = 1e-3
+"""A refiner reads its coarse mask as a logit, clamped to ±6.9 so certain pixels stay correctable."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,16 @@ PRESETS: dict[str, CVUNetConfig] = {
         rdb_growth=24,
         aspp_channels=128,
         input_size=512,
+    ),
+    # The refiner role (served as CoarseMaskRefiner): runs on every request after the coarse network,
+    # so it is a third of lite's size and ~2.5x faster on CPU.
+    "refiner": CVUNetConfig(
+        widths=(16, 32, 64, 96, 128),
+        rdb_layers=3,
+        rdb_growth=16,
+        aspp_channels=64,
+        input_size=512,
+        in_channels=4,
     ),
 }
 
@@ -219,6 +234,9 @@ class CVUNet(nn.Module):
             for level, deep, skip in zip(range(NUM_LEVELS, 0, -1), decoder_inputs, widths[::-1])
         )
         self.head = nn.Conv2d(widths[0], 1, 1)
+        if config.in_channels == 4:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:
@@ -227,6 +245,7 @@ class CVUNet(nn.Module):
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
             raise ValueError(f"input height and width must be multiples of {SIZE_MULTIPLE}, got {height}x{width}")
 
+        coarse = x[:, 3:4] if self.config.in_channels == 4 else None
         skips = []
         for level, encode in enumerate(self.encoder):
             x = encode(x if level == 0 else self.pool(x))
@@ -234,7 +253,38 @@ class CVUNet(nn.Module):
         x = self.aspp(self.pool(x))
         for stage, skip in zip(self.decoder, reversed(skips)):
             x = stage(x, skip)
-        return torch.sigmoid(self.head(x))
+        logits = self.head(x)
+        if coarse is not None:
+            coarse = coarse.clamp(COARSE_EPS, 1.0 - COARSE_EPS)
+            logits = logits + torch.log(coarse) - torch.log1p(-coarse)
+        return torch.sigmoid(logits)
+
+
+def coarse_channel(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A coarse network's raw output (N x 1 x h x w) as a refiner's mask channel: stretched to [0, 1]
+    per image (how U²-Netp's output is read) and resized bilinearly to ``size``. Training and serving
+    both call this, so the refiner learns from exactly the masks it is served."""
+    low = raw.amin(dim=(1, 2, 3), keepdim=True)
+    high = raw.amax(dim=(1, 2, 3), keepdim=True)
+    stretched = (raw - low) / (high - low).clamp_min(1e-6)
+    return F.interpolate(stretched, size=size, mode="bilinear", align_corners=False)
+
+
+class CoarseMaskRefiner(nn.Module):
+    """A 4-channel CV-UNet as served after a coarse network: (RGB input, the coarse network's raw
+    output, ``coarse_size``² as U²-Netp's) → alpha at the RGB input's size, so no python step sits
+    between the two networks."""
+
+    def __init__(self, refiner: CVUNet, coarse_size: int = 320) -> None:
+        super().__init__()
+        if refiner.config.in_channels != 4:
+            raise ValueError("CoarseMaskRefiner needs a 4-channel (refiner) CV-UNet")
+        self.refiner = refiner
+        self.config = refiner.config
+        self.coarse_size = coarse_size
+
+    def forward(self, image: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        return self.refiner(torch.cat([image, coarse_channel(coarse, tuple(image.shape[-2:]))], dim=1))
 
 
 def build_cvunet(preset_or_config: str | CVUNetConfig, in_channels: int | None = None) -> CVUNet:

@@ -79,6 +79,10 @@ def normalised_output(output: np.ndarray, spec: NetworkSpec) -> np.ndarray:
 
 def alpha_from_output(output: np.ndarray, spec: NetworkSpec, size: tuple[int, int]) -> np.ndarray:
     """Raw network output (S×S or 1×S×S) → uint8 matte of the original (width, height)."""
-    prediction = normalised_output(output, spec)
+    return resized_matte(normalised_output(output, spec), size)
+
+
+def resized_matte(prediction: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float matte in [0, 1] → uint8 matte resized to (width, height) with LANCZOS, as rembg does."""
     matte = Image.fromarray((prediction * 255).astype(np.uint8), mode="L")
     return np.asarray(matte.resize(size, Image.LANCZOS))

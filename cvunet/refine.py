@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from cvunet.networks import resized_matte
+
 
 @dataclass(frozen=True)
 class GuidedFilter:
@@ -117,3 +119,23 @@ def estimate_foreground(image: Image.Image, matte: np.ndarray) -> Image.Image:
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
     foreground = estimate_foreground_ml(rgb, matte.astype(np.float64) / 255.0)
     return Image.fromarray(np.clip(foreground * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="RGB")
+
+
+#: The variants served per request (``refine`` option); parameters are those ``make quality`` measured best.
+GUIDED_UPSAMPLING = GuidedFilter(radius=8, eps=1e-3)
+CLOSED_FORM_BAND = ClosedFormBand()
+REFINED_UPSAMPLING = GuidedFilter(radius=8, eps=1e-3)
+
+
+def full_resolution_matte(image: Image.Image, matte: np.ndarray, refine: str) -> np.ndarray:
+    """A low-resolution float matte in [0, 1] (the network's, or the refiner's with ``refine="refiner"``)
+    → uint8 matte at the photo's size, as ``refine`` (cvunet.imageops.REFINE_MODES) asks."""
+    if refine == "none":
+        return resized_matte(matte, image.size)
+    if refine == "guided":
+        return GUIDED_UPSAMPLING.upsample(image, matte)
+    if refine == "closed-form":
+        return CLOSED_FORM_BAND.refine(image, resized_matte(matte, image.size))
+    if refine == "refiner":
+        return REFINED_UPSAMPLING.upsample(image, matte)
+    raise ValueError(f"unknown refine mode {refine!r}")

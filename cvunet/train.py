@@ -1,9 +1,9 @@
 """Train CV-UNet (or its 4-channel refiner) on synthetic composites or a matting folder.
 
-    python -m cvunet.train --preset lite|full [--refiner]
+    python -m cvunet.train --preset lite|full|refiner [--refiner] [--coarse simulated|u2netp] [--coarse-share 0.75]
                            [--data synthetic | --data-dir DIR --layout image-alpha|fg-alpha-bg]
                            [--size 512] [--batch 4] [--steps N] [--lr 3e-4] [--out runs/NAME] [--resume CHECKPOINT]
-                           [--seed 0] [--vgg-weights PATH] [--device auto|cpu|cuda]
+                           [--synthetic-seeds N] [--seed 0] [--vgg-weights PATH] [--device auto|cpu|cuda]
 
 AdamW with a linear warm-up into a cosine decay over ``--steps``; mixed precision (autocast + GradScaler)
 on CUDA only. Every ``--checkpoint-every`` steps and at the end, ``--out`` gets a model checkpoint
@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from cvunet.datasets import LAYOUTS, TRAINING_SEEDS, HeldOutSyntheticDataset, training_dataset
+from cvunet.datasets import LAYOUTS, TRAINING_SEEDS, CoarseNetwork, HeldOutSyntheticDataset, training_dataset
 from cvunet.files import atomic_write_bytes
 from cvunet.losses import build_matting_loss
 from cvunet.metrics import gradient_error, sad
@@ -95,6 +95,10 @@ class TrainConfig:
     """DataLoader worker processes; default none on CPU (the cores are busy training), up to 8 on CUDA."""
     model_config: CVUNetConfig | None = None
     synthetic_seeds: Sequence[int] = TRAINING_SEEDS
+    coarse: str = "simulated"
+    """Refiner masks: ``simulated`` from the ground truth, or a coarse network's name (``u2netp``)."""
+    coarse_share: float = 0.75
+    """With a coarse network: the share of draws whose mask comes from it (the rest are simulated)."""
 
 
 def plain(value: Any) -> Any:
@@ -240,6 +244,8 @@ def validate(config: TrainConfig) -> None:
     for name in ("batch", "steps", "checkpoint_every", "eval_samples"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.coarse != "simulated" and config.data_dir is not None:
+        raise ValueError("--coarse u2netp only applies to synthetic data")
     if config.lr <= 0 or config.eval_every < 0:
         raise ValueError("lr must be positive and eval_every non-negative")
 
@@ -255,9 +261,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    requested = dataclasses.replace(
-        config.model_config or PRESETS[config.preset], in_channels=4 if config.refiner else 3
-    )
+    architecture = config.model_config or PRESETS[config.preset]
+    refiner = config.refiner or architecture.in_channels == 4
+    requested = dataclasses.replace(architecture, in_channels=4 if refiner else 3)
     if config.resume is not None:
         model, resume_state = load_resume_point(Path(config.resume))
         if model.config != requested:
@@ -267,8 +273,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
     model.to(device).train()
     size = config.size or model.config.input_size
     loss_fn = build_matting_loss(config.vgg_weights).to(device)
+    coarse_network = CoarseNetwork(config.coarse) if refiner and config.coarse != "simulated" else None
     dataset = training_dataset(
-        config.data_dir, config.layout, size, config.refiner, config.seed, config.synthetic_seeds
+        config.data_dir, config.layout, size, refiner, config.seed, config.synthetic_seeds,
+        coarse_network, config.coarse_share,
     )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -346,7 +354,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
             if config.eval_every and step % config.eval_every == 0:
                 if not held_out:
-                    held_out = list(HeldOutSyntheticDataset(size, config.refiner, config.eval_samples))
+                    held_out = list(HeldOutSyntheticDataset(size, refiner, config.eval_samples, coarse_network))
                 evaluations.append({"step": step, **evaluate(model, held_out, device)})
                 logger.info("step %d held-out synthetic: %s", step, evaluations[-1])
             if step % config.checkpoint_every == 0 or step == config.steps:
@@ -386,6 +394,14 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         "--layout", choices=LAYOUTS, help="image-alpha: image/ + alpha/; fg-alpha-bg: fg/ + alpha/ + bg/"
     )
     parser.add_argument("--size", type=int, help="training crop size (default: the preset's input size)")
+    parser.add_argument(
+        "--coarse", choices=["simulated", "u2netp"], default="simulated",
+        help="refiner masks: simulated from the ground truth, or U²-Netp's output (synthetic data only)",
+    )
+    parser.add_argument("--coarse-share", type=float, default=0.75, help="with --coarse u2netp: share of its masks")
+    parser.add_argument(
+        "--synthetic-seeds", type=int, help="train on the first N synthetic seeds (bounds memory with --coarse u2netp)"
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10_000, help="total optimizer steps (the cosine spans them)")
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -423,6 +439,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         eval_every=args.eval_every,
         eval_samples=args.eval_samples,
         workers=args.workers,
+        coarse=args.coarse,
+        coarse_share=args.coarse_share,
+        **({"synthetic_seeds": range(args.synthetic_seeds)} if args.synthetic_seeds else {}),
     )
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from cvunet.imageops import ImageError, OptionsError, OutputOptions, compose, decode_image, encode_image
-from cvunet.networks import alpha_from_output, draft_size, network_spec, prepare_input
+from cvunet.networks import draft_size, network_spec, normalised_output, prepare_input
+from cvunet.refine import full_resolution_matte
 
 USER_ERRORS = (ImageError, OptionsError)
 
@@ -45,8 +46,15 @@ def _optional_string(request, name: str) -> str | None:
     return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
 
 
+def _refiner_spec(parameters: dict[str, str]):
+    """The refiner's input preparation (a CV-UNet's), if this repository serves one."""
+    size = parameters.get("refiner_input_size")
+    return network_spec("cvunet", int(size)) if size else None
+
+
 class PreprocessStep:
-    """Encoded image bytes → network input (1×3×S×S); bad images are refused here.
+    """Encoded image bytes → network input (1×3×S×S), and the refiner's RGB input when the ensemble
+    asks for it; bad images are refused here.
 
     Large JPEGs are decoded at reduced scale (the network sees 320²); postprocess decodes the full
     image itself, which costs less than passing ~36 MB of pixels per 12-megapixel photo between steps.
@@ -56,6 +64,8 @@ class PreprocessStep:
         self.logger = pb_utils.Logger
         parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+        self.refiner_spec = _refiner_spec(parameters)
+        self.draft = max(draft_size(spec) for spec in (self.spec, self.refiner_spec) if spec)
 
     def execute(self, requests):
         return [self._process(request) for request in requests]
@@ -67,9 +77,11 @@ class PreprocessStep:
                 raise OptionsError(
                     f"send one image per request (got a batch of {encoded.shape[0]}); the server batches requests itself"
                 )
-            image = decode_image(encoded[0].tobytes(), draft_size=draft_size(self.spec))
-            network_input = prepare_input(image, self.spec)[np.newaxis]
-            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("network_input", network_input)])
+            image = decode_image(encoded[0].tobytes(), draft_size=self.draft)
+            outputs = [pb_utils.Tensor("network_input", prepare_input(image, self.spec)[np.newaxis])]
+            if self.refiner_spec and "refiner_input" in request.requested_output_names():
+                outputs.append(pb_utils.Tensor("refiner_input", prepare_input(image, self.refiner_spec)[np.newaxis]))
+            return pb_utils.InferenceResponse(output_tensors=outputs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
             return _error_response(exc, self.logger)
 
@@ -82,7 +94,9 @@ def _fair_thread_count(config: dict) -> int:
 
 
 class OnnxNetworkStep:
-    """Runs the network's ONNX file with ONNX Runtime; concatenates whatever the scheduler batched."""
+    """Runs a network's ONNX file with ONNX Runtime; concatenates whatever the scheduler batched.
+
+    The config's tensors are named as the file's (export.build_repository makes sure of it)."""
 
     def initialize(self, args):
         import onnxruntime as ort
@@ -96,27 +110,36 @@ class OnnxNetworkStep:
         # Idle ORT threads otherwise spin and steal the cores the pre/post steps need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        self.input_names = [tensor.name for tensor in self.session.get_inputs()]
+        self.output_names = [tensor.name for tensor in self.session.get_outputs()]
 
     def execute(self, requests):
-        inputs = [pb_utils.get_input_tensor_by_name(request, "network_input").as_numpy() for request in requests]
-        outputs = self.session.run([self.output_name], {self.input_name: np.concatenate(inputs)})[0]
+        per_request = [
+            [pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in self.input_names] for request in requests
+        ]
+        feeds = {name: np.concatenate([inputs[index] for inputs in per_request]) for index, name in enumerate(self.input_names)}
+        outputs = self.session.run(self.output_names, feeds)
         responses, start = [], 0
-        for batch in inputs:
-            chunk = np.ascontiguousarray(outputs[start : start + len(batch)], dtype=np.float32)
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("network_output", chunk)]))
-            start += len(batch)
+        for inputs in per_request:
+            stop = start + len(inputs[0])
+            tensors = [
+                pb_utils.Tensor(name, np.ascontiguousarray(output[start:stop], dtype=np.float32))
+                for name, output in zip(self.output_names, outputs)
+            ]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            start = stop
         return responses
 
 
 class PostprocessStep:
-    """Network output + encoded image → encoded result (rgba | alpha | composite, png | webp) and the matte."""
+    """Network output (or the refiner's matte) + encoded image → encoded result (rgba | alpha |
+    composite, png | webp) and the full-resolution matte, upsampled as the ``refine`` option asks."""
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
         parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+        self.refiner_spec = _refiner_spec(parameters)
 
     def execute(self, requests):
         return [self._process(request) for request in requests]
@@ -128,11 +151,23 @@ class PostprocessStep:
                 format=_optional_string(request, "format"),
                 bg_color=_optional_string(request, "bg_color"),
                 foreground=_optional_string(request, "foreground"),
+                refine=_optional_string(request, "refine"),
             )
+            refined = pb_utils.get_input_tensor_by_name(request, "refined_alpha")
+            if refined is not None:
+                if _optional_string(request, "refine") not in (None, "", "refiner"):
+                    raise OptionsError("the matting_refined model always refines with the refiner; "
+                                       "send other refine modes to the matting model")
+                matte, refine = normalised_output(refined.as_numpy()[0], self.refiner_spec), "refiner"
+            else:
+                if options.refine == "refiner":
+                    raise OptionsError("refine=refiner is served by the matting_refined model" if self.refiner_spec
+                                       else "this server has no refiner: refine must be none, guided or closed-form")
+                network_output = pb_utils.get_input_tensor_by_name(request, "network_output").as_numpy()[0]
+                matte, refine = normalised_output(network_output, self.spec), options.refine
             encoded = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()[0]
-            output = pb_utils.get_input_tensor_by_name(request, "network_output").as_numpy()[0]
             image = decode_image(encoded.tobytes())
-            alpha = alpha_from_output(output, self.spec, image.size)
+            alpha = full_resolution_matte(image, matte, refine)
             encoded = encode_image(compose(image, alpha, options), options.format)
             return pb_utils.InferenceResponse(
                 output_tensors=[

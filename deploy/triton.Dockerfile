@@ -7,4 +7,5 @@ RUN pip install --no-cache-dir -r /tmp/requirements-triton.txt && python3 -c "im
 COPY cvunet/ cvunet/
 COPY export/ export/
 COPY model_repository/ model_repository/
+COPY models/ models/
 ENV PYTHONPATH=/workspace

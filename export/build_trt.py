@@ -4,11 +4,14 @@
 
 Plans are specific to the GPU model and the TensorRT version, so they are never shipped: the
 docker-compose ``engine`` service runs this inside NVIDIA's Triton image before Triton starts. For
-every network in the repository it reads ``<net>/1/model.onnx`` and writes ``<net>/1/model.plan`` with
-one optimisation profile over batch 1..max at the network's fixed input size. The same with trtexec:
+every network in the repository (U²-Netp or CV-UNet, and the refiner) it reads ``<net>/1/model.onnx``
+and writes ``<net>/1/model.plan`` with one optimisation profile over batch 1..max for every input at
+its fixed size. The same with trtexec:
 
     trtexec --onnx=<net>/1/model.onnx --saveEngine=<net>/1/model.plan --fp16 \\
             --minShapes=network_input:1x3xSxS --optShapes=network_input:4x3xSxS --maxShapes=network_input:8x3xSxS
+
+(the refiner: the same three flags list both inputs, e.g. ``--minShapes=refiner_input:1x3x512x512,coarse_output:1x1x320x320``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,7 @@ from pathlib import Path
 
 from cvunet.files import atomic_write_bytes
 from cvunet.networks import NETWORKS
-from export.build_repository import GPU_REPOSITORY, onnx_input_size
-
-INPUT_NAME = "network_input"
+from export.build_repository import GPU_REPOSITORY, REFINER, onnx_input_shapes
 
 
 class TensorRTUnavailable(RuntimeError):
@@ -42,7 +43,9 @@ def _tensorrt():
 def build_plan(onnx_path: Path, plan_path: Path, max_batch: int = 8, workspace_gb: float = 4.0) -> Path:
     """Parse ``onnx_path``, build an FP16 engine for batch 1..``max_batch`` and write it atomically."""
     trt = _tensorrt()
-    size = onnx_input_size(onnx_path)
+    shapes = onnx_input_shapes(onnx_path)
+    if any(not all(isinstance(dim, int) for dim in shape[1:]) for shape in shapes):
+        raise ValueError(f"{onnx_path}: every input needs a fixed size apart from the batch, got {shapes}")
     logger = trt.Logger(trt.Logger.WARNING)
     try:
         builder = trt.Builder(logger)
@@ -61,7 +64,10 @@ def build_plan(onnx_path: Path, plan_path: Path, max_batch: int = 8, workspace_g
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, (1, 3, size, size), (max(1, max_batch // 2), 3, size, size), (max_batch, 3, size, size))
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        sample = tuple(tensor.shape)[1:]
+        profile.set_shape(tensor.name, (1, *sample), (max(1, max_batch // 2), *sample), (max_batch, *sample))
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -71,7 +77,8 @@ def build_plan(onnx_path: Path, plan_path: Path, max_batch: int = 8, workspace_g
 
 
 def build_repository_plans(repository: Path, max_batch: int = 8, workspace_gb: float = 4.0) -> list[Path]:
-    onnx_files = [repository / name / "1" / "model.onnx" for name in NETWORKS if (repository / name / "1" / "model.onnx").exists()]
+    names = [*NETWORKS, REFINER]
+    onnx_files = [repository / name / "1" / "model.onnx" for name in names if (repository / name / "1" / "model.onnx").exists()]
     if not onnx_files:
         raise FileNotFoundError(f"no network ONNX file in {repository}: run `python -m export.build_repository --target gpu` first")
     return [build_plan(path, path.with_name("model.plan"), max_batch, workspace_gb) for path in onnx_files]

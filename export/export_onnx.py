@@ -2,8 +2,10 @@
 
 The graph has one input ``input`` (N x C x S x S) and one output ``alpha`` (N x 1 x S x S) with a
 symbolic batch dimension ``batch`` and the spatial size fixed to ``config.input_size``, so Triton can
-batch requests while every layer keeps static shapes. The CV-UNet config travels inside the file as
-the metadata property ``cvunet_config`` (JSON) for the serving side to read.
+batch requests while every layer keeps static shapes. A refiner exported for serving after a coarse
+network (``--coarse-size``, cvunet.model.CoarseMaskRefiner) has two inputs instead: ``rgb``
+(N x 3 x S x S) and ``coarse`` (N x 1 x C x C, the coarse network's raw output). The CV-UNet config
+travels inside the file as the metadata property ``cvunet_config`` (JSON) for the serving side to read.
 
 Uses the torch.export-based exporter (``dynamo=True``), PyTorch's default and supported path; the
 legacy TorchScript exporter is deprecated and leaves the output's spatial dims symbolic.
@@ -29,9 +31,10 @@ import onnxruntime as ort
 import torch
 
 from cvunet.files import sibling_temp_path
-from cvunet.model import PRESETS, CVUNet, build_cvunet, count_parameters, load_checkpoint
+from cvunet.model import PRESETS, CoarseMaskRefiner, CVUNet, build_cvunet, count_parameters, load_checkpoint
 
 INPUT_NAME = "input"
+REFINER_INPUT_NAMES = ("rgb", "coarse")
 OUTPUT_NAME = "alpha"
 BATCH_DIM_NAME = "batch"
 CONFIG_METADATA_KEY = "cvunet_config"
@@ -72,21 +75,31 @@ def sample_input(model: CVUNet, batch: int, seed: int) -> torch.Tensor:
     return torch.cat(channels, dim=1)
 
 
-def max_abs_diff_vs_torch(model: CVUNet, onnx_path: Path, batch: int) -> float:
+def graph_inputs(model: CVUNet | CoarseMaskRefiner, batch: int, seed: int) -> dict[str, torch.Tensor]:
+    """Seeded example inputs by graph input name (a served refiner: RGB and a raw coarse output)."""
+    if isinstance(model, CoarseMaskRefiner):
+        generator = torch.Generator().manual_seed(seed)
+        size, coarse = model.config.input_size, model.coarse_size
+        rgb = torch.randn((batch, 3, size, size), generator=generator)
+        return dict(zip(REFINER_INPUT_NAMES, (rgb, torch.rand((batch, 1, coarse, coarse), generator=generator))))
+    return {INPUT_NAME: sample_input(model, batch, seed)}
+
+
+def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner, onnx_path: Path, batch: int) -> float:
     """Run the same seeded batch through PyTorch and ONNX Runtime (CPU) and return the largest difference."""
     device = next(model.parameters()).device
-    inputs = sample_input(model, batch, seed=0)
+    inputs = graph_inputs(model, batch, seed=0)
     with torch.no_grad():
-        expected = model(inputs.to(device)).cpu().numpy()
+        expected = model(*(tensor.to(device) for tensor in inputs.values())).cpu().numpy()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs.numpy()})
+    (actual,) = session.run([OUTPUT_NAME], {name: tensor.numpy() for name, tensor in inputs.items()})
     if actual.shape != expected.shape:
         raise ExportVerificationError(f"ONNX output shape {actual.shape} != PyTorch output shape {expected.shape}")
     return float(np.max(np.abs(actual - expected)))
 
 
 def export_onnx(
-    model: CVUNet, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
+    model: CVUNet | CoarseMaskRefiner, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
 ) -> dict[str, Any]:
     """Export ``model`` (in eval mode) to ``out_path``, verify it, and return a report.
 
@@ -105,16 +118,18 @@ def export_onnx(
     device = next(model.parameters()).device
 
     tmp_path = sibling_temp_path(out_path)
+    trace_inputs = graph_inputs(model, TRACE_BATCH, seed=1)
+    batch_dim = torch.export.Dim(BATCH_DIM_NAME)
     try:
         with quiet_exporter():
             program = torch.onnx.export(
                 model,
-                (sample_input(model, TRACE_BATCH, seed=1).to(device),),
-                input_names=[INPUT_NAME],
+                tuple(tensor.to(device) for tensor in trace_inputs.values()),
+                input_names=list(trace_inputs),
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
                 dynamo=True,
-                dynamic_shapes=({0: torch.export.Dim(BATCH_DIM_NAME)},),
+                dynamic_shapes=tuple({0: batch_dim} for _ in trace_inputs),
                 external_data=False,
                 verbose=False,
             )
@@ -154,6 +169,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--preset", choices=sorted(PRESETS), help="fresh, untrained network of this preset")
     source.add_argument("--checkpoint", type=Path, help="checkpoint written by cvunet.model.save_checkpoint")
     parser.add_argument("--in-channels", type=int, choices=(3, 4), help="with --preset: 4 for the refiner role")
+    parser.add_argument(
+        "--coarse-size", type=int, help="a refiner as served after a coarse network with this output size (320: U²-Netp)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="destination .onnx file")
     parser.add_argument("--opset", type=int, default=18)
     args = parser.parse_args(argv)
@@ -172,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         model = build_cvunet(args.preset, in_channels=args.in_channels).eval()
+    if args.coarse_size is not None:
+        model = CoarseMaskRefiner(model, args.coarse_size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = export_onnx(model, args.out, opset=args.opset)
     print(json.dumps(report, indent=2))

@@ -1,9 +1,12 @@
-"""The batch folder client against real Triton servers: bad files, resume, a server dying mid-run."""
+"""The batch folder client against real Triton servers: bad files, resume, a server dying mid-run, and
+requests spread across two servers while one of them dies."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -11,12 +14,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from client.batch import REPORT_NAME, BatchSettings, find_images, output_paths, run_batch
-from cvunet.embedded_triton import EmbeddedTriton, Ports
+from client.batch import REPORT_NAME, BatchSettings, ServerPool, find_images, output_paths, run_batch, server_urls
+from cvunet.embedded_triton import EmbeddedTriton, Ports, free_port
 from cvunet.imageops import OutputOptions
 from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from tests import image_cases
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, start_triton
 
 #: name → (bytes, expected outcome: an upright (width, height) or the words of the error)
 def bad_input_matrix() -> dict[str, tuple[bytes, tuple[int, int] | str]]:
@@ -182,3 +185,121 @@ def test_missing_input_folder_is_a_usage_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "client.batch", str(tmp_path / "nowhere")], cwd=PROJECT_ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_server_urls_from_repeated_and_comma_separated_options():
+    assert server_urls(None) == ["127.0.0.1:8001"] and server_urls(None, "http") == ["127.0.0.1:8000"]
+    assert server_urls("a:8001") == ["a:8001"]
+    assert server_urls(["a:8001, b:8001", "c:8001", "a:8001"]) == ["a:8001", "b:8001", "c:8001"]
+
+
+def test_pool_spreads_by_load_in_turn_and_takes_failing_servers_out_until_ready():
+    ready, probes, clock = {"a": True, "b": True, "c": True}, [], FakeClock()
+
+    def is_ready(url):
+        probes.append(url)
+        return ready[url]
+
+    pool = ServerPool(["a", "b", "c"], is_ready, cooldown_s=5.0, clock=clock)
+    assert [pool.acquire() for _ in range(6)] == ["a", "b", "c", "a", "b", "c"], "least loaded, ties in turn"
+    pool.release("b")
+    assert pool.acquire() == "b", "the server with a free slot first"
+    for url in ["a", "a", "b", "b", "c", "c"]:
+        pool.release(url)
+    assert [pool.acquire() for _ in range(3)] == ["c", "a", "b"] and not probes, "in turn, after the last one chosen"
+
+    ready["b"] = False
+    pool.release("b", "connection refused")
+    pool.release("a")
+    pool.release("c")
+    assert [pool.acquire() for _ in range(4)] == ["c", "a", "c", "a"], "a server that failed gets nothing"
+    assert pool.down_summary() == "b: connection refused" and pool.summary()["b"] == {"errors": 1, "down": "connection refused"}
+    clock.now = 4.9
+    pool.acquire()
+    assert not probes, "not asked again before the cool-down is over"
+    clock.now = 5.0
+    pool.acquire()
+    assert probes == ["b"] and pool.summary()["b"]["down"], "asked once, still not ready"
+    ready["b"] = True
+    clock.now = 9.9
+    pool.acquire()
+    assert probes == ["b"], "the next question waits for another cool-down"
+    clock.now = 10.0
+    assert pool.acquire() == "b" and probes == ["b", "b"], "ready again: back in, and the least loaded"
+    assert pool.summary()["b"] == {"errors": 1, "down": None}
+
+
+def test_pool_with_every_server_down_answers_none_until_one_is_ready():
+    ready = {"a": False, "b": False}
+    pool = ServerPool(["a", "b"], lambda url: ready[url], cooldown_s=60.0, clock=FakeClock())
+    for url in ["a", "b"]:
+        assert pool.acquire() == url
+        pool.release(url, f"{url} is gone")
+    assert pool.acquire() is None and pool.down_summary() == "a: a is gone; b: b is gone"
+    assert not pool.readmit(force=True) and pool.acquire() is None
+    ready["b"] = True
+    assert pool.readmit(force=True), "force asks at once, whatever the cool-down"
+    assert pool.acquire() == "b" and pool.acquire() == "b"
+
+
+def test_two_servers_share_a_batch_and_the_survivor_takes_over_when_one_dies(triton, tmp_path):
+    inputs, outputs = _photo_folder(tmp_path / "in", 12), tmp_path / "out"
+    doomed = start_triton(MODEL_REPOSITORY, "spread-doomed")
+    survivor_url, doomed_url = triton.grpc_url, doomed.grpc_url
+    seen = {doomed_url: 0, survivor_url: 0}
+    at_kill: dict[str, int] = {}
+
+    def kill_after_it_handled_two(outcome, done, total):
+        if outcome.server:
+            seen[outcome.server] += 1
+        if not at_kill and seen[doomed_url] >= 2 and seen[survivor_url] >= 1:
+            os.killpg(doomed.process.pid, signal.SIGKILL)  # a crash: its requests in flight fail
+            doomed.process.wait()
+            at_kill.update(seen, done=done)
+
+    settings = BatchSettings(concurrency=4, retries=2, backoff_s=0.2)
+    try:
+        report = run_batch(inputs, outputs, [doomed_url, survivor_url], settings=settings, recursive=True,
+                           progress=False, on_outcome=kill_after_it_handled_two)
+    finally:
+        doomed.stop()
+
+    assert at_kill and at_kill["done"] <= 8, f"the server must die mid-run, with files left: {at_kill}"
+    assert report.counts == {"ok": 12}, [(outcome.file, outcome.error) for outcome in report.outcomes]
+    handled = {url: server["handled"] for url, server in report.servers.items()}
+    assert sum(handled.values()) == 12 and handled[doomed_url] >= 2 and handled[survivor_url] >= 12 - handled[doomed_url]
+    # At most the 2 requests it had in flight (4 over 2 servers) can have finished on it unseen before the kill.
+    assert handled[doomed_url] - at_kill[doomed_url] <= 2, (handled, at_kill)
+    assert report.servers[doomed_url]["down"] and report.servers[doomed_url]["errors"] >= 1, report.servers
+    assert report.servers[survivor_url]["down"] is None and report.servers[survivor_url]["errors"] == 0
+    for outcome in report.outcomes:
+        with Image.open(outcome.output) as result:
+            result.load()
+            source = inputs / outcome.file
+            with Image.open(source) as original:
+                assert (result.format, result.mode, result.size) == ("PNG", "RGBA", original.size), outcome
+    saved = json.loads((outputs / REPORT_NAME).read_text())
+    assert saved["summary"]["per_server"] == handled
+    assert {entry["server"] for entry in saved["files"]} == {doomed_url, survivor_url}
+    assert no_temp_files(outputs) and triton.is_ready()
+
+
+def test_command_line_spreads_over_several_urls_past_a_dead_one(triton, tmp_path):
+    inputs = _photo_folder(tmp_path / "in", 3)
+    dead = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "client.batch", str(inputs), str(tmp_path / "out"), "--recursive", "--no-progress",
+               "--url", f"{dead},{triton.grpc_url}", "--url", dead]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success: 3 (0 already done)" in done.stdout
+    assert f"Servers: {dead} 0 (down), {triton.grpc_url} 3" in done.stdout
+    saved = json.loads((tmp_path / "out" / REPORT_NAME).read_text())
+    assert saved["summary"]["per_server"] == {dead: 0, triton.grpc_url: 3}

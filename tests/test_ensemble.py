@@ -9,11 +9,16 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import onnxruntime as ort
 import pytest
+import tritonclient.grpc as tritonclient_grpc
 from PIL import Image
+from tritonclient.utils import InferenceServerException
 
 from client import MattingClient, MattingError
-from cvunet.paths import PROJECT_ROOT, REMBG_FIXTURES
+from cvunet.networks import network_spec, normalised_output, prepare_input
+from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, REMBG_FIXTURES
+from cvunet.refine import full_resolution_matte
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from tests import image_cases
 
@@ -123,7 +128,54 @@ def test_metadata(triton):
     with MattingClient(triton.grpc_url) as matting:
         assert matting.server_metadata()["version"] == "2.51.0"
         names = {tensor["name"] for tensor in matting.model_metadata()["inputs"]}
-        assert names == {"image", "kind", "format", "bg_color", "foreground"}
+        assert names == {"image", "kind", "format", "bg_color", "foreground", "refine"}
+
+
+def _local_matte(image: Image.Image, refine: str) -> np.ndarray:
+    """The served pipeline recomputed in-process from the repository's ONNX files and cvunet's functions."""
+    def run(name: str, **inputs: np.ndarray) -> np.ndarray:
+        session = ort.InferenceSession(str(MODEL_REPOSITORY / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+        return session.run(None, {key: value[np.newaxis] for key, value in inputs.items()})[0][0]
+
+    u2netp = network_spec("u2netp")
+    raw = run("u2netp", network_input=prepare_input(image, u2netp))
+    if refine != "refiner":
+        return full_resolution_matte(image, normalised_output(raw, u2netp), refine)
+    refiner = network_spec("cvunet")
+    refined = run("refiner", refiner_input=prepare_input(image, refiner), coarse_output=raw)
+    return full_resolution_matte(image, normalised_output(refined, refiner), "refiner")
+
+
+@pytest.mark.parametrize("refine", ["guided", "closed-form", "refiner"])
+def test_refine_modes_serve_what_the_library_computes(client, refine):
+    sample = synthetic_sample(HELD_OUT_SEEDS[0])
+    data = image_cases.encode(Image.fromarray(sample.image), "PNG")
+    plain = client.remove_background(data, refine="none").alpha.astype(float)
+    served = client.remove_background(data, refine=refine).alpha.astype(float)
+    expected = _local_matte(Image.fromarray(sample.image), refine).astype(float)
+    assert served.shape == expected.shape == (512, 512)
+    assert np.abs(served - expected).mean() < 0.5 and np.abs(served - expected).max() <= 8, "not the library's matte"
+    assert np.abs(served - plain).mean() > 0.5, f"refine={refine} served the plain matte"
+
+
+@pytest.mark.parametrize(
+    ("model", "refine", "message"),
+    [
+        ("matting", "refiner", "served by the matting_refined model"),
+        ("matting_refined", "guided", "always refines with the refiner"),
+        ("matting", "sharpen", "refine must be one of"),
+    ],
+)
+def test_refine_mode_and_model_mismatches_are_request_errors(triton, model, refine, message):
+    photo = image_cases.PHOTO.read_bytes()
+    image = tritonclient_grpc.InferInput("image", [1, len(photo)], "UINT8")
+    image.set_data_from_numpy(np.frombuffer(photo, dtype=np.uint8)[np.newaxis])
+    option = tritonclient_grpc.InferInput("refine", [1, 1], "BYTES")
+    option.set_data_from_numpy(np.array([[refine.encode()]], dtype=object))
+    with tritonclient_grpc.InferenceServerClient(triton.grpc_url) as control:
+        with pytest.raises(InferenceServerException, match=message) as refused:
+            control.infer(model, [image, option])
+    assert "INVALID_ARGUMENT" in str(refused.value.status())
 
 
 def test_cli_writes_the_result_and_leaves_the_input_alone(triton, tmp_path):
@@ -134,7 +186,7 @@ def test_cli_writes_the_result_and_leaves_the_input_alone(triton, tmp_path):
     done = subprocess.run(command + ["-o", str(tmp_path / "out.png")], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert decode((tmp_path / "out.png").read_bytes()).mode == "RGBA"
-    done = subprocess.run(command + ["--alpha-only"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(command + ["--alpha-only", "--refine", "refiner"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and decode((tmp_path / "photo.matte.png").read_bytes()).mode == "L"
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png", "photo.jpg", "photo.matte.png"]

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from cvunet.paths import PROJECT_ROOT
-from export.build_repository import build_repository, read_config
+from export.build_repository import REFINED_ENSEMBLE, build_repository, read_config
 from tests.test_repository import check_ensemble_wiring
 
 
@@ -40,11 +40,20 @@ def test_onnxruntime_alternative_uses_tensorrt_fp16(gpu_repository):
     assert list(alternative.input) == list(main.input) and list(alternative.output) == list(main.output)
 
 
-def test_onnx_tensor_names_match_the_configs(gpu_repository):
+def test_refiner_runs_on_the_gpu_between_u2netp_and_postprocess(gpu_repository):
+    assert check_ensemble_wiring(gpu_repository, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
+    refiner = read_config(gpu_repository / "refiner" / "config.pbtxt")
+    assert refiner.platform == "tensorrt_plan" and refiner.instance_group[0].kind == refiner.instance_group[0].KIND_GPU
+    assert read_config(gpu_repository / "refiner" / "configs" / "onnxruntime.pbtxt").platform == "onnxruntime_onnx"
+
+
+@pytest.mark.parametrize("network", ["u2netp", "refiner"])
+def test_onnx_tensor_names_match_the_configs(gpu_repository, network):
     """TensorRT keeps the ONNX tensor names as bindings, and Triton matches config names against them."""
-    model = onnx.load(str(gpu_repository / "u2netp" / "1" / "model.onnx"))
-    assert [tensor.name for tensor in model.graph.input] == ["network_input"]
-    assert [tensor.name for tensor in model.graph.output] == ["network_output"]
+    model = onnx.load(str(gpu_repository / network / "1" / "model.onnx"))
+    config = read_config(gpu_repository / network / "config.pbtxt")
+    assert [tensor.name for tensor in model.graph.input] == [tensor.name for tensor in config.input]
+    assert [tensor.name for tensor in model.graph.output] == [tensor.name for tensor in config.output]
 
 
 def test_plan_building_says_what_is_missing_without_tensorrt(gpu_repository):
@@ -52,4 +61,4 @@ def test_plan_building_says_what_is_missing_without_tensorrt(gpu_repository):
                           cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 1
     assert "TensorRT is not installed here" in done.stderr and "trtexec" in done.stderr
-    assert not (gpu_repository / "u2netp" / "1" / "model.plan").exists()
+    assert not list(gpu_repository.glob("*/1/model.plan"))

@@ -10,12 +10,19 @@ import pytest
 from onnx import TensorProto, helper
 
 from cvunet.paths import MODEL_REPOSITORY
-from export.build_repository import ENSEMBLE, build_repository, onnx_input_size, read_config
+from export.build_repository import (
+    ENSEMBLE,
+    REFINED_ENSEMBLE,
+    build_repository,
+    onnx_input_size,
+    read_config,
+    refiner_sizes,
+)
 
 
-def check_ensemble_wiring(repository: Path) -> list[str]:
+def check_ensemble_wiring(repository: Path, ensemble_name: str = ENSEMBLE) -> list[str]:
     """Every step tensor exists on both sides with the same dtype and dims; returns the step names."""
-    ensemble = read_config(repository / ENSEMBLE / "config.pbtxt")
+    ensemble = read_config(repository / ensemble_name / "config.pbtxt")
     assert ensemble.platform == "ensemble"
     available = {tensor.name: (tensor.data_type, list(tensor.dims)) for tensor in ensemble.input}
     names = []
@@ -49,15 +56,28 @@ def test_committed_repository_is_what_the_builder_writes(tmp_path):
 
 def test_default_repository_is_wired_consistently():
     assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", "u2netp", "postprocess"]
+    assert check_ensemble_wiring(MODEL_REPOSITORY, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
     network = read_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
     assert network.model_warmup, "the network must warm up before the first user request"
     assert list(network.input[0].dims) == [3, 320, 320]
+    refiner = read_config(MODEL_REPOSITORY / "refiner" / "config.pbtxt")
+    assert set(refiner.model_warmup[0].inputs) == {"refiner_input", "coarse_output"}
 
 
-def test_optional_options_are_declared_optional():
-    ensemble = read_config(MODEL_REPOSITORY / ENSEMBLE / "config.pbtxt")
-    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color", "foreground"}
+@pytest.mark.parametrize("name", [ENSEMBLE, REFINED_ENSEMBLE])
+def test_optional_options_are_declared_optional(name):
+    ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
+    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"kind", "format", "bg_color", "foreground", "refine"}
     assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
+
+
+def test_refiner_follows_u2netp_only(tmp_path):
+    build_repository(tmp_path, "u2netp", with_weights=False)
+    assert (tmp_path / "refiner").is_dir() and (tmp_path / REFINED_ENSEMBLE).is_dir()
+    build_repository(tmp_path, "u2netp", with_weights=False, refiner=None)
+    assert not (tmp_path / "refiner").exists() and not (tmp_path / REFINED_ENSEMBLE).exists(), "stale refiner left behind"
+    with pytest.raises(ValueError, match="cannot follow cvunet"):
+        build_repository(tmp_path, "cvunet", onnx_path=tmp_path / "unused.onnx", refiner=tmp_path / "other.pt")
 
 
 def test_cvunet_is_never_served_without_trained_weights(tmp_path):
@@ -88,3 +108,5 @@ def test_onnx_validation_refuses_unusable_files(tmp_path):
     rgb_out = _write_model(tmp_path / "rgb.onnx", ["batch", 3, 64, 64], ["batch", 3, 64, 64])
     with pytest.raises(ValueError, match="output shape"):
         onnx_input_size(rgb_out)
+    with pytest.raises(ValueError, match="a refiner takes"):
+        refiner_sizes(rgb_out)

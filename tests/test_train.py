@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from cvunet.datasets import (
+    CoarseNetwork,
     ForegroundBackgroundFolderDataset,
     ImageAlphaFolderDataset,
     SyntheticMattingDataset,
@@ -166,6 +167,27 @@ def test_draws_are_reproducible_and_independent_of_workers():
     assert len(serial) == 3
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(serial, parallel))
     assert torch.equal(serial[0][0][1], dataset[5][0])
+
+
+def test_refiner_draws_take_u2netp_masks_as_served():
+    """With a coarse network, a draw's mask is that network's output as the served refiner receives it."""
+    network = CoarseNetwork("u2netp")
+    samples = [synthetic_sample(seed, 64) for seed in range(3)]
+    dataset = SyntheticMattingDataset(range(0, 3), 64, refiner=True, seed=1, coarse_network=network, coarse_share=1.0)
+    flips = set()
+    for index in range(8):
+        inputs, alpha = dataset[index]
+        assert inputs.shape == (4, 64, 64)
+        [(sample, flip)] = [(sample, flip) for sample in samples for flip in (False, True)
+                            if np.allclose(alpha[0].numpy(), sample.alpha[:, ::-1] if flip else sample.alpha, atol=1e-3)]
+        expected = network.mask(sample.image)
+        np.testing.assert_allclose(inputs[3].numpy(), expected[:, ::-1] if flip else expected, atol=1e-3)
+        flips.add(flip)
+    assert flips == {False, True}
+    assert torch.equal(dataset[5][0], dataset[5][0]), "draws must be reproducible"
+    simulated = SyntheticMattingDataset(range(0, 3), 64, refiner=True, seed=1, coarse_network=network, coarse_share=0.0)
+    network_masks = [network.mask(sample.image) for sample in samples]
+    assert not any(np.allclose(simulated[index][0][3].numpy(), mask, atol=1e-3) for index in range(4) for mask in network_masks)
 
 
 def test_coarse_mask_is_a_degraded_but_correlated_copy_of_the_truth():

@@ -22,7 +22,16 @@ from PIL import Image
 from client import MattingClient, MattingError
 from client.batch import timestamped_output_dir
 from cvunet.files import atomic_write_bytes
-from cvunet.imageops import MEDIA_TYPES, OUTPUT_FORMATS, ImageError, composite_over_image, decode_image, encode_image
+from cvunet.imageops import (
+    MEDIA_TYPES,
+    OUTPUT_FORMATS,
+    REFINE_MODES,
+    ImageError,
+    OutputOptions,
+    composite_over_image,
+    decode_image,
+    encode_image,
+)
 from cvunet.refine import estimate_foreground
 from ui.context import UiContext
 from ui.history import Job, make_thumbnail
@@ -50,6 +59,12 @@ STRINGS = {
         "bg_color": "Background colour",
         "bg_image": "Background image (scaled to cover the photo)",
         "save": "Save to output directory",
+        "refine": "Edge refinement",
+        "refine_help": "How the matte reaches full resolution; see README, Matte quality, for measurements.",
+        "refine_none": "Standard (as rembg)",
+        "refine_guided": "Guided filter",
+        "refine_closed-form": "Closed-form (slower)",
+        "refine_refiner": "Project-trained refiner (experimental)",
         "decontaminate": "Remove background colour from edges (slower)",
         "decontaminate_help": "Estimates the subject's own colours in hair and soft edges, so the old background does not tint them.",
         "start": "Start processing",
@@ -81,6 +96,12 @@ STRINGS = {
         "bg_color": "背景颜色",
         "bg_image": "背景图片（缩放以铺满原图）",
         "save": "保存到输出目录",
+        "refine": "边缘细化",
+        "refine_help": "抠图遮罩放大到原图分辨率的方式；各方式的测量结果见 README 的 Matte quality 一节。",
+        "refine_none": "标准（与 rembg 相同）",
+        "refine_guided": "导向滤波",
+        "refine_closed-form": "闭式抠图（较慢）",
+        "refine_refiner": "项目训练的细化网络（实验性）",
         "decontaminate": "去除边缘背景色（较慢）",
         "decontaminate_help": "估计头发和柔和边缘处主体自身的颜色，避免原背景颜色渗入。",
         "start": "开始处理",
@@ -118,11 +139,14 @@ class SingleOptions:
     save: bool = False
     #: Estimate the foreground's own colours so the background does not tint hair and soft edges.
     decontaminate: bool = False
+    refine: str = OutputOptions.refine
 
     def for_history(self) -> dict:
         options = {"output": self.mode, "format": self.format, "save": self.save}
         if self.decontaminate:
             options["decontaminate"] = True
+        if self.refine != OutputOptions.refine:
+            options["refine"] = self.refine
         if self.mode == "color":
             options["bg_color"] = self.bg_color
         if self.mode == "image":
@@ -221,12 +245,13 @@ def _matte(context: UiContext, name: str, data: bytes, options: SingleOptions) -
     foreground = "estimate" if options.decontaminate else None
     if options.mode == "image":
         # Only the matte is needed from the server; the picture is composed here.
-        matted = context.client.remove_background(data, "alpha", "png", with_alpha=True)
+        matted = context.client.remove_background(data, "alpha", "png", with_alpha=True, refine=options.refine)
     elif options.mode == "color":
         matted = context.client.remove_background(data, "composite", options.format, options.bg_color, with_alpha=True,
-                                                  foreground=foreground)
+                                                  foreground=foreground, refine=options.refine)
     else:
-        matted = context.client.remove_background(data, "rgba", options.format, with_alpha=True, foreground=foreground)
+        matted = context.client.remove_background(data, "rgba", options.format, with_alpha=True, foreground=foreground,
+                                                  refine=options.refine)
     original = decode_image(data)  # the same upright RGB pixels the server matted
     if background is not None:
         if options.decontaminate:
@@ -262,7 +287,8 @@ def _matte(context: UiContext, name: str, data: bytes, options: SingleOptions) -
 def process_upload(context: UiContext, name: str, data: bytes, options: SingleOptions) -> SingleResult:
     """Matte one uploaded file and record the job in the history, ok or failed; failures are re-raised."""
     started = time.perf_counter()
-    job = partial(Job, kind="single", sources=[name], options=options.for_history(), model=MODEL,
+    model = f"{MODEL} + refiner" if options.refine == "refiner" else MODEL
+    job = partial(Job, kind="single", sources=[name], options=options.for_history(), model=model,
                   model_version=model_version(context))
     try:
         result, result_image = _matte(context, name, data, options)
@@ -286,12 +312,14 @@ def _options(context: UiContext) -> SingleOptions:
     if mode == "image":
         background = st.file_uploader(text("bg_image"), type=UPLOAD_TYPES, key="single_background",
                                       max_upload_size=context.settings.max_upload_mb)
+    refine = st.selectbox(text("refine"), REFINE_MODES, index=REFINE_MODES.index(OutputOptions.refine),
+                          format_func=lambda value: text(f"refine_{value}"), key="single_refine", help=text("refine_help"))
     decontaminate = st.checkbox(text("decontaminate"), key="single_decontaminate", help=text("decontaminate_help"))
     save = st.checkbox(text("save"), key="single_save")
     return SingleOptions(mode=mode, format=format, bg_color=bg_color,
                          background=background.getvalue() if background else None,
                          background_name=background.name if background else None, save=save,
-                         decontaminate=decontaminate)
+                         decontaminate=decontaminate, refine=refine)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
