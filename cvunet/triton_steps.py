@@ -146,16 +146,17 @@ class PostprocessStep:
 
     def _process(self, request):
         try:
+            requested_refine = _optional_string(request, "refine")
             options = OutputOptions.parse(
                 kind=_optional_string(request, "kind"),
                 format=_optional_string(request, "format"),
                 bg_color=_optional_string(request, "bg_color"),
                 foreground=_optional_string(request, "foreground"),
-                refine=_optional_string(request, "refine"),
+                refine=requested_refine,
             )
             refined = pb_utils.get_input_tensor_by_name(request, "refined_alpha")
             if refined is not None:
-                if _optional_string(request, "refine") not in (None, "", "refiner"):
+                if requested_refine and options.refine != "refiner":
                     raise OptionsError("the matting_refined model always refines with the refiner; "
                                        "send other refine modes to the matting model")
                 matte, refine = normalised_output(refined.as_numpy()[0], self.refiner_spec), "refiner"

@@ -171,13 +171,17 @@ def test_import_serves_a_cvunet_checkpoint_then_restores_the_default(repository_
         assert served_network(repository_copy) == "cvunet" and not (repository_copy / "u2netp").exists()
         assert control.is_model_ready("cvunet") and control.is_model_ready("matting")
         assert not control.is_model_ready("u2netp")
+        assert not control.is_model_ready("matting_refined") and not control.is_model_ready("refiner"), \
+            "the refiner follows U²-Netp only"
         with MattingClient(server.grpc_url) as client:
             assert client.remove_background(image).alpha.shape == (150, 200)
 
         restore_default(settings, control)
         assert served_network(repository_copy) == "u2netp"
         assert control.is_model_ready("u2netp") and not control.is_model_ready("cvunet")
+        assert control.is_model_ready("matting_refined")
         with MattingClient(server.grpc_url) as client:
             assert client.remove_background(image).alpha.shape == (150, 200)
+            assert client.remove_background(image, refine="refiner").alpha.shape == (150, 200)
     finally:
         server.stop()

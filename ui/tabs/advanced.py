@@ -31,7 +31,16 @@ from tritonclient.utils import InferenceServerException
 
 from cvunet.networks import NETWORKS
 from cvunet.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
-from export.build_repository import ENSEMBLE, RepositorySettings, build_repository, onnx_input_size, read_config, serving_onnx
+from export.build_repository import (
+    ENSEMBLE,
+    REFINED_ENSEMBLE,
+    REFINER,
+    RepositorySettings,
+    build_repository,
+    onnx_input_size,
+    read_config,
+    serving_onnx,
+)
 from ui.settings import MODEL_IMPORT_MAX_MB, UiSettings
 
 STRINGS = {
@@ -251,12 +260,18 @@ def repository_settings(repository: Path) -> RepositorySettings:
     )
 
 
-def _load_ensemble(control: triton_grpc.InferenceServerClient, network: str, replaced: str | None) -> None:
-    """Steps first, the ensemble last (it is validated against its steps); then drop the replaced network."""
-    for name in ("preprocess", network, "postprocess", ENSEMBLE):
+def _load_ensemble(control: triton_grpc.InferenceServerClient, repository: Path, network: str, replaced: str | None) -> None:
+    """Steps first, the ensembles last (each is validated against its steps); then drop what the
+    repository no longer holds: the replaced network, and the refiner when the network has none."""
+    refined = (repository / REFINED_ENSEMBLE / "config.pbtxt").exists()
+    for name in ("preprocess", network, "postprocess", ENSEMBLE, *((REFINER, REFINED_ENSEMBLE) if refined else ())):
         control.load_model(name, client_timeout=LOAD_TIMEOUT_S)
+    gone = [] if refined else [REFINED_ENSEMBLE, REFINER]
     if replaced and replaced != network:
-        control.unload_model(replaced, client_timeout=LOAD_TIMEOUT_S)
+        gone.append(replaced)
+    for name in gone:
+        if control.is_model_ready(name):
+            control.unload_model(name, client_timeout=LOAD_TIMEOUT_S)
 
 
 def _server_reason(exc: Exception) -> str:
@@ -286,14 +301,14 @@ def install_network(repository: Path, control: triton_grpc.InferenceServerClient
             _put_back(repository, backup)
             raise ModelImportError(f"the repository could not be rebuilt for {network}: {exc}") from None
         try:
-            _load_ensemble(control, network, previous)
+            _load_ensemble(control, repository, network, previous)
         except InferenceServerException as exc:
             _put_back(repository, backup)
             reason = f"Triton could not load {network} ({_server_reason(exc)})"
             if previous is None:
                 raise ModelImportError(reason) from None
             try:
-                _load_ensemble(control, previous, network)
+                _load_ensemble(control, repository, previous, network)
             except InferenceServerException as restore_exc:
                 raise ModelImportError(f"{reason}; reloading {previous} failed as well ({_server_reason(restore_exc)})") from None
             raise ModelImportError(f"{reason}; {previous} is served again") from None
