@@ -7,27 +7,22 @@ import sys
 from pathlib import Path
 
 from client.matting_client import DEFAULT_URLS, MattingClient, MattingError
+from client.output_arguments import add_output_arguments, output_options
 from cvunet.files import atomic_write_bytes
-from cvunet.imageops import REFINE_MODES, OptionsError, OutputOptions
+from cvunet.imageops import OptionsError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m client", description="Remove the background of one image via Triton.")
     parser.add_argument("image", type=Path)
     parser.add_argument("-o", "--output", type=Path, help="output file (default: <image stem>.matte.<format> beside the input)")
-    parser.add_argument("--alpha-only", action="store_true", help="write the grayscale matte instead of the cut-out")
-    parser.add_argument("--bg-color", help="composite on this colour ('#RRGGBB', 'white', 'R,G,B') instead of transparency")
-    parser.add_argument("--format", choices=["png", "webp"], default="png")
-    parser.add_argument("--decontaminate", action="store_true", help="estimate foreground colours (no background colour in soft edges)")
-    parser.add_argument("--refine", choices=REFINE_MODES, default=OutputOptions.refine,
-                        help="how the matte reaches full resolution (see README, Matte quality)")
+    add_output_arguments(parser)
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
     parser.add_argument("--url", help=f"server address (default {DEFAULT_URLS['grpc']} for gRPC, {DEFAULT_URLS['http']} for HTTP)")
     args = parser.parse_args(argv)
 
-    kind = "alpha" if args.alpha_only else "composite" if args.bg_color else "rgba"
     try:
-        options = OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine)
+        options = output_options(args)
         data = args.image.read_bytes()
     except (OptionsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -32,8 +32,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from client.matting_client import DEFAULT_URLS, MattingClient, MattingError
+from client.output_arguments import add_output_arguments, output_options
 from cvunet.files import atomic_write_bytes
-from cvunet.imageops import REFINE_MODES, OptionsError, OutputOptions
+from cvunet.imageops import OptionsError, OutputOptions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 REPORT_NAME = "report.json"
@@ -371,12 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--concurrency", type=int,
                         help=f"requests in flight over all servers (default {DEFAULT_CONCURRENCY} per server)")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
-    parser.add_argument("--alpha-only", action="store_true", help="write grayscale mattes")
-    parser.add_argument("--bg-color", help="composite on this colour instead of transparency")
-    parser.add_argument("--format", choices=["png", "webp"], default="png")
-    parser.add_argument("--decontaminate", action="store_true", help="estimate foreground colours (no background colour in soft edges)")
-    parser.add_argument("--refine", choices=REFINE_MODES, default=OutputOptions.refine,
-                        help="how the matte reaches full resolution (see README, Matte quality)")
+    add_output_arguments(parser)
     parser.add_argument("--retries", type=int, default=BatchSettings.retries,
                         help="per file, with backoff, when every server is unreachable")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
@@ -386,9 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    kind = "alpha" if args.alpha_only else "composite" if args.bg_color else "rgba"
     try:
-        options = OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine)
+        options = output_options(args)
     except OptionsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
