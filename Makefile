@@ -24,22 +24,22 @@ $(INSTALLED): requirements.txt
 	touch $@
 
 $(WEIGHTS): $(INSTALLED)
-	$(PY) -m cvunet.weights --dest $@
+	$(PY) -m serving.weights --dest $@
 
 $(SERVED_NETWORK): $(WEIGHTS) $(REFINER)
-	$(PY) -m export.build_repository
+	$(PY) -m serving.repository
 
 setup: $(SERVED_NETWORK)
 
 # `run` is the newcomer's entry point: Triton + REST API + dashboard; `serve` is Triton alone.
 run: setup
-	$(PY) -m cvunet.stack
+	$(PY) -m launch.stack
 
 serve: setup
-	$(PY) -m cvunet.embedded_triton
+	$(PY) -m launch.triton
 
 export: $(WEIGHTS)
-	$(PY) -m export.build_repository $(EXPORT_ARGS)
+	$(PY) -m serving.repository $(EXPORT_ARGS)
 
 # The browser tests drive Debian's Chromium through its ChromeDriver (no browser download); a CJK
 # font makes the Chinese UI legible in their screenshots.

@@ -25,15 +25,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from client import MattingClient, MattingError
-from cvunet.imageops import MEDIA_TYPES, OptionsError, OutputOptions
+from matting import contract
+from matting.options import MEDIA_TYPES, OptionsError, OutputOptions
 
-DEFAULT_TRITON_URL = "127.0.0.1:8001"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
+DEFAULT_TRITON_URL = contract.DEFAULT_TRITON_URLS["grpc"]
 DEFAULT_MAX_UPLOAD_BYTES = 25_000_000
 
 #: Room for the multipart envelope (boundary lines, part headers, the option fields) on top of the
-#: image, so that an image of exactly the limit still gets through the request-body check.
+#: files, so that an image of exactly the limit still gets through the request-body check. The limit
+#: holds for the whole upload: the photo and an optional background picture together.
 MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 
 UNAVAILABLE = "the inference server is unavailable; try again later"
@@ -47,8 +47,8 @@ class Settings:
     """Where Triton is, where to listen and how big an upload may be; ``from_env`` reads the environment."""
 
     triton_url: str = DEFAULT_TRITON_URL
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
+    host: str = contract.DEFAULT_HOST
+    port: int = contract.REST_PORT
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     @classmethod
@@ -56,8 +56,8 @@ class Settings:
         """TRITON_GRPC_URL, REST_HOST, REST_PORT, CVUNET_MAX_UPLOAD_BYTES; unset means the default."""
         return cls(
             triton_url=environ.get("TRITON_GRPC_URL") or DEFAULT_TRITON_URL,
-            host=environ.get("REST_HOST") or DEFAULT_HOST,
-            port=_int_setting(environ, "REST_PORT", DEFAULT_PORT, minimum=0),
+            host=environ.get("REST_HOST") or contract.DEFAULT_HOST,
+            port=_int_setting(environ, "REST_PORT", contract.REST_PORT, minimum=0),
             max_upload_bytes=_int_setting(environ, "CVUNET_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, minimum=1),
         )
 
@@ -126,6 +126,15 @@ def _validation_message(errors: list[dict]) -> str:
     )
 
 
+def _read_upload(upload: UploadFile, field: str, max_upload_bytes: int) -> bytes:
+    data = upload.file.read(max_upload_bytes + 1)
+    if len(data) > max_upload_bytes:
+        raise UploadTooLarge(max_upload_bytes)
+    if not data:
+        raise HTTPException(400, f"empty upload: the '{field}' file has 0 bytes")
+    return data
+
+
 def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
     """The app; its one MattingClient (thread-safe gRPC) is opened at startup and closed at shutdown."""
 
@@ -161,6 +170,7 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         bg_color: Annotated[str | None, Form(description="composite background: '#RRGGBB', a name or 'R,G,B'")] = None,
         foreground: Annotated[str | None, Form(description="original (default) | estimate: no background colour in soft edges")] = None,
         refine: Annotated[str | None, Form(description="none (default) | guided | closed-form | refiner: how the matte reaches full size")] = None,
+        bg_image: Annotated[UploadFile | None, File(description="composite onto this picture (kind=composite), scaled to cover the photo")] = None,
     ) -> Response:
         """Remove the background of ``image``; by default an RGBA PNG cut-out."""
         started = time.perf_counter()
@@ -168,15 +178,10 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
             options = OutputOptions.parse(kind, output_format, bg_color, foreground, refine)
         except OptionsError as exc:
             raise HTTPException(400, str(exc)) from None
-        data = image.file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise UploadTooLarge(max_upload_bytes)
-        if not data:
-            raise HTTPException(400, "empty upload: the 'image' file has 0 bytes")
+        data = _read_upload(image, "image", max_upload_bytes)
+        background = _read_upload(bg_image, "bg_image", max_upload_bytes) if bg_image is not None else None
         try:
-            result = request.app.state.matting.remove_background(data, options.kind, options.format, bg_color,
-                                                                 with_alpha=False, foreground=options.foreground,
-                                                                 refine=options.refine)
+            result = request.app.state.matting.remove_background(data, options, background, with_alpha=False)
         except MattingError as exc:
             if exc.bad_input:
                 raise HTTPException(400, str(exc)) from None

@@ -28,11 +28,12 @@ from PIL import Image
 from bench.measure import PeakRss, percentiles
 from bench.rembg_baseline import ensure_rembg_venv, run_rembg_p
 from client.batch import BatchSettings, run_batch
-from cvunet.embedded_triton import EmbeddedTriton, Ports
-from cvunet.imageops import decode_image
-from cvunet.networks import network_spec, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
-from cvunet.weights import U2NETP_PATH
+from launch.options import Ports
+from launch.triton import EmbeddedTriton
+from matting.codec import decode_image
+from matting.networks import network_spec, prepare_input
+from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
+from serving.weights import U2NETP_PATH
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 SIZES = {"small": (640, 480), "large": (4000, 3000)}

@@ -5,7 +5,7 @@ state-of-the-art model's matte as pseudo ground truth). For orientation, rembg's
 SAD u2netp 15.4, u2net 13.2, isnet-general-use 10.4, birefnet-general 9.0 on it.
 Set B: the held-out synthetic composites (cvunet.synthetic.HELD_OUT_SEEDS, 512², exact alpha),
 metrics averaged per image. Every variant is computed by the functions the server runs
-(cvunet.refine.full_resolution_matte on the served ONNX files). "12 MP ms" is what the variant adds
+(matting.refine.full_resolution_matte on the served ONNX files). "12 MP ms" is what the variant adds
 after U²-Netp on a 4000×3000 photo (the refiner network plus its upsampling for the refiner).
 The verdict line applies the rule for making the refiner the default: at least 15% better SAD and
 Grad than U²-Netp + guided filter on set B, and no worse SAD on set A. A second table measures
@@ -23,11 +23,13 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from cvunet.imageops import decode_image
-from cvunet.metrics import all_metrics
-from cvunet.networks import network_spec, normalised_output, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES
-from cvunet.refine import GuidedFilter, estimate_foreground, full_resolution_matte
+from matting import contract
+from matting.codec import decode_image
+from matting.metrics import all_metrics
+from matting.networks import network_spec, normalised_output, prepare_input
+from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES
+from matting.compose import estimate_foreground
+from matting.refine import GuidedFilter, full_resolution_matte
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 SPEC = network_spec("u2netp")
@@ -129,8 +131,8 @@ def added_ms(label: str, variant: Callable[[Sample], np.ndarray], large: Sample,
 
 def main() -> None:
     u2netp = Session("u2netp")
-    has_refiner = (MODEL_REPOSITORY / "refiner" / "1" / "model.onnx").is_file()
-    refiner = Session("refiner") if has_refiner else None
+    has_refiner = (MODEL_REPOSITORY / contract.REFINER / "1" / "model.onnx").is_file()
+    refiner = Session(contract.REFINER) if has_refiner else None
     set_a, set_b, large = load_samples(u2netp, refiner)
 
     print(f"\n{'':<48}{'set A (fixture vs BiRefNet)':^36}{'set B (synthetic, mean of ' + str(len(set_b)) + ')':^36}")

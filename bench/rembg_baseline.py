@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.measure import PeakRss
-from cvunet.paths import STATE_DIR
-from cvunet.weights import WeightsError, fetch_u2netp, verify
+from matting.paths import STATE_DIR
+from serving.weights import WeightsError, fetch_u2netp, verify
 
 REMBG_VERSION = "2.0.86"
 # rembg with onnxruntime, plus the packages its CLI imports on start-up. The rest of its `cli` extra

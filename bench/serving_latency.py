@@ -26,11 +26,14 @@ from PIL import Image
 
 from bench.measure import percentiles
 from client import MattingClient
-from cvunet.embedded_triton import EmbeddedTriton, Ports
-from cvunet.imageops import REFINE_MODES, OutputOptions, compose, decode_image, encode_image
-from cvunet.networks import alpha_from_output, network_spec, prepare_input
-from cvunet.paths import MODEL_REPOSITORY, REMBG_FIXTURES
-from export.build_repository import RepositorySettings, build_repository
+from launch.options import Ports
+from launch.triton import EmbeddedTriton
+from matting.codec import decode_image, encode_image
+from matting.compose import compose
+from matting.options import REFINE_MODES, OutputOptions
+from matting.networks import alpha_from_output, network_spec, prepare_input
+from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES
+from serving.repository import RepositorySettings, build_repository
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 
@@ -90,7 +93,7 @@ def refine_table(client: MattingClient, repeats: int) -> None:
     for label, data in test_images().items():
         cells, baseline = [], None
         for mode in REFINE_MODES:
-            median, p95 = percentiles(timed(lambda: client.remove_background(data, refine=mode), repeats))
+            median, p95 = percentiles(timed(lambda: client.remove_background(data, OutputOptions(refine=mode)), repeats))
             baseline = baseline or median
             cells.append(f"{median:.0f} / {p95:.0f} ({median / baseline:.2f}×)")
         print(f"{label:<22}" + "".join(f"{cell:>24}" for cell in cells))

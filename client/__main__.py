@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from client.matting_client import DEFAULT_URLS, MattingClient, MattingError
-from client.output_arguments import add_output_arguments, output_options
-from cvunet.files import atomic_write_bytes
-from cvunet.imageops import OptionsError
+from client.arguments import add_output_arguments, add_server_arguments, background_image, output_options
+from client.matting_client import MattingClient, MattingError
+from matting.files import atomic_write_bytes
+from matting.options import OptionsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,13 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("image", type=Path)
     parser.add_argument("-o", "--output", type=Path, help="output file (default: <image stem>.matte.<format> beside the input)")
     add_output_arguments(parser)
-    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
-    parser.add_argument("--url", help=f"server address (default {DEFAULT_URLS['grpc']} for gRPC, {DEFAULT_URLS['http']} for HTTP)")
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
 
     try:
         options = output_options(args)
-        data = args.image.read_bytes()
+        data, background = args.image.read_bytes(), background_image(args)
     except (OptionsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -33,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with MattingClient(args.url, args.protocol) as client:
-            result = client.remove_background(data, options.kind, options.format, args.bg_color,
-                                              foreground=options.foreground, refine=options.refine)
+            result = client.remove_background(data, options, background=background)
     except MattingError as exc:
         print(f"error: {args.image}: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """``MattingClient``: one object over tritonclient's gRPC (default) or HTTP client.
 
-It sends the encoded image bytes untouched (the server decodes them) and returns the encoded result
-and the matte. Server-side errors come back as :class:`MattingError` with the server's message.
+It sends the encoded image bytes untouched (the server decodes them) with the request's
+``OutputOptions`` to the ensemble that serves them, and returns the encoded result and the matte.
+Server-side errors come back as :class:`MattingError` with the server's message.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvunet.imageops import MEDIA_TYPES
+from matting import contract
+from matting.options import OutputOptions
 
-MODEL_NAME = "matting"
-#: The ensemble with the project-trained refiner after U²-Netp (``refine="refiner"``).
-REFINED_MODEL_NAME = "matting_refined"
-DEFAULT_URLS = {"grpc": "127.0.0.1:8001", "http": "127.0.0.1:8000"}
 BAD_INPUT_STATUSES = {"StatusCode.INVALID_ARGUMENT", "400"}
 
 
@@ -41,12 +39,11 @@ class MattingResult:
 
 
 class MattingClient:
-    def __init__(self, url: str | None = None, protocol: str = "grpc", model: str = MODEL_NAME, timeout: float = 120.0):
-        if protocol not in DEFAULT_URLS:
+    def __init__(self, url: str | None = None, protocol: str = "grpc", timeout: float = 120.0):
+        if protocol not in contract.DEFAULT_TRITON_URLS:
             raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
         self.protocol = protocol
-        self.url = url or DEFAULT_URLS[protocol]
-        self.model = model
+        self.url = url or contract.DEFAULT_TRITON_URLS[protocol]
         self.timeout = timeout
         if protocol == "grpc":
             import tritonclient.grpc as triton
@@ -57,55 +54,61 @@ class MattingClient:
         self._client = triton.InferenceServerClient(self.url, **options)
 
     def is_ready(self) -> bool:
-        """True when the server and the ensemble answer ready; False when unreachable."""
+        """True when the server and the ``matting`` ensemble answer ready; False when unreachable."""
         try:
-            return self._client.is_server_ready() and self._client.is_model_ready(self.model)
+            return self._client.is_server_ready() and self._client.is_model_ready(contract.ENSEMBLE)
         except Exception:  # noqa: BLE001 - any transport failure means "not ready"
             return False
 
     def server_metadata(self) -> dict:
         return self._as_dict(self._client.get_server_metadata())
 
-    def model_metadata(self) -> dict:
-        return self._as_dict(self._client.get_model_metadata(self.model))
+    def model_metadata(self, ensemble: str = contract.ENSEMBLE) -> dict:
+        return self._as_dict(self._client.get_model_metadata(ensemble))
 
-    def remove_background(self, image: bytes, kind: str = "rgba", format: str = "png", bg_color: str | None = None,
-                          with_alpha: bool = True, foreground: str | None = None, refine: str | None = None) -> MattingResult:
-        """Matte one encoded image. ``kind``: rgba | alpha | composite; ``format``: png | webp;
-        ``foreground``: original | estimate (remove background colour from soft edges); ``refine``:
-        none | guided | closed-form | refiner (cvunet.imageops.REFINE_MODES; refiner selects the
-        ``matting_refined`` ensemble).
+    def served_model(self, options: OutputOptions = OutputOptions()) -> tuple[str, str]:
+        """(networks, version) of the ensemble that serves ``options``, as the server says: e.g.
+        ("u2netp", "1"), or ("u2netp + refiner", "1") for ``refine=refiner``."""
+        ensemble = options.ensemble
+        config = self._as_dict(self._client.get_model_config(ensemble))
+        config = config.get("config", config)
+        steps = [step["model_name"] for step in config.get("ensemble_scheduling", {}).get("step", [])]
+        networks = [name for name in steps if name not in (contract.PREPROCESS, contract.POSTPROCESS)]
+        versions = self.model_metadata(ensemble).get("versions") or []
+        return " + ".join(networks) or "unknown", ",".join(versions) or "unknown"
 
+    def remove_background(self, image: bytes, options: OutputOptions = OutputOptions(), background: bytes | None = None,
+                          with_alpha: bool = True) -> MattingResult:
+        """Matte one encoded image as ``options`` ask (built with ``OutputOptions.parse``).
+
+        ``background``: an encoded picture the server composites onto (``options.kind`` composite).
         ``with_alpha=False`` skips transferring the H×W matte (``result.alpha`` is then None).
         """
         if not image:
             raise MattingError("empty input: the file has 0 bytes", bad_input=True)
-        triton = self._triton
-        encoded = triton.InferInput("image", [1, len(image)], "UINT8")
-        encoded.set_data_from_numpy(np.frombuffer(image, dtype=np.uint8)[np.newaxis])
-        inputs = [encoded]
-        options = (("kind", kind), ("format", format), ("bg_color", bg_color), ("foreground", foreground), ("refine", refine))
-        for name, value in options:
-            if value:
-                option = triton.InferInput(name, [1, 1], "BYTES")
-                option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
-                inputs.append(option)
-        outputs = [triton.InferRequestedOutput(name) for name in ("result", "alpha")[: 2 if with_alpha else 1]]
-        model = REFINED_MODEL_NAME if refine == "refiner" else self.model
+        inputs = [self._bytes_input(contract.IMAGE, image)]
+        if background is not None:
+            inputs.append(self._bytes_input(contract.BACKGROUND_IMAGE, background))
+        for name, value in options.as_strings().items():
+            option = self._triton.InferInput(name, [1, 1], "BYTES")
+            option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
+            inputs.append(option)
+        names = (contract.RESULT, contract.ALPHA)[: 2 if with_alpha else 1]
+        outputs = [self._triton.InferRequestedOutput(name) for name in names]
         started = time.perf_counter()
         try:
             if self.protocol == "grpc":
-                response = self._client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
+                response = self._client.infer(options.ensemble, inputs, outputs=outputs, client_timeout=self.timeout)
             else:
-                response = self._client.infer(model, inputs, outputs=outputs)
+                response = self._client.infer(options.ensemble, inputs, outputs=outputs)
         except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and transport errors
             status = str(exc.status()) if callable(getattr(exc, "status", None)) else ""
             raise MattingError(_server_message(exc), bad_input=status in BAD_INPUT_STATUSES) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         return MattingResult(
-            data=response.as_numpy("result")[0].tobytes(),
-            alpha=response.as_numpy("alpha")[0] if with_alpha else None,
-            media_type=MEDIA_TYPES.get(format, "image/png"),
+            data=response.as_numpy(contract.RESULT)[0].tobytes(),
+            alpha=response.as_numpy(contract.ALPHA)[0] if with_alpha else None,
+            media_type=options.media_type,
             elapsed_ms=elapsed_ms,
         )
 
@@ -117,6 +120,11 @@ class MattingClient:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def _bytes_input(self, name: str, data: bytes):
+        tensor = self._triton.InferInput(name, [1, len(data)], "UINT8")
+        tensor.set_data_from_numpy(np.frombuffer(data, dtype=np.uint8)[np.newaxis])
+        return tensor
 
     def _as_dict(self, metadata) -> dict:
         if isinstance(metadata, dict):
@@ -130,6 +138,6 @@ def _server_message(exc: Exception) -> str:
     """The server's explanation without tritonclient's status prefix and the ensemble name."""
     message = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
     message = message or str(exc)
-    for model in (MODEL_NAME, REFINED_MODEL_NAME):
-        message = message.replace(f"in ensemble '{model}', ", "")
+    for ensemble in contract.ENSEMBLES:
+        message = message.replace(f"in ensemble '{ensemble}', ", "")
     return message.strip()

@@ -1,6 +1,4 @@
-"""CV-UNet matting: the network, the image ops shared by every entry point, and serving helpers.
-
-Importing the package stays light (no torch): the Triton python steps import ``cvunet.imageops``.
+"""The PyTorch networks and their training: CV-UNet (``model``), its ONNX export (``export_onnx``),
+data (``datasets``, ``synthetic``), losses and the training loop (``train``). Serving never imports
+this package except to export a checkpoint someone asks it to serve.
 """
-
-__version__ = "0.1.0"

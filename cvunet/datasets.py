@@ -13,6 +13,9 @@ ImageNet-normalised; in refiner mode a fourth channel, the coarse mask in [0, 1]
 Refiner coarse masks are simulated from the ground truth, or, for synthetic data, taken from a real
 coarse network (:class:`CoarseNetwork`, U²-Netp) for a share of the draws: the served refiner is fed
 that network's output, mistakes included.
+
+Over ~350 lines on purpose: the datasets share the draw indexing and augmentations, which are easier to
+keep identical in one file.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cvunet.model import coarse_channel
-from cvunet.networks import network_spec, normalise_pixels, prepare_input
-from cvunet.paths import MODEL_REPOSITORY
+from matting.contract import IMAGE_SUFFIXES
+from matting.networks import network_spec, normalise_pixels, prepare_input
+from matting.paths import MODEL_REPOSITORY
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 TRAINING_SEEDS = range(0, HELD_OUT_SEEDS.start)
 """Synthetic seeds for training: every seed below the held-out benchmark's."""
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+#: Training files: the served image types less GIF (palette images make poor ground truth).
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES) - {".gif"}
 LAYOUTS = ("image-alpha", "fg-alpha-bg")
 COARSE_RESOLUTION = 320
 #: CV-UNet inputs are prepared exactly as the serving preprocess step prepares them.
@@ -91,7 +96,7 @@ def network_sample(
 
 
 class CoarseNetwork:
-    """A real coarse network (an ONNX file of a network in cvunet.networks) producing refiner masks
+    """A real coarse network (an ONNX file of a network in matting.networks) producing refiner masks
     exactly as served: its raw output through :func:`cvunet.model.coarse_channel`."""
 
     def __init__(self, name: str = "u2netp", onnx_path: str | os.PathLike | None = None) -> None:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvunet.networks import IMAGENET_MEAN, IMAGENET_STD
+from matting.networks import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvunet.files import sibling_temp_path
+from matting.files import sibling_temp_path
 
 CHECKPOINT_FORMAT = "cvunet-checkpoint-v1"
 SIZE_MULTIPLE = 32

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from cvunet.paths import REMBG_FIXTURES
+from matting.paths import REMBG_FIXTURES
 
 #: Real photos the textures and backgrounds are cropped from (the shared rembg fixture, MIT).
 PHOTO_SOURCES = (REMBG_FIXTURES / "anime-girl-1.jpg",)

@@ -10,13 +10,16 @@ on CUDA only. Every ``--checkpoint-every`` steps and at the end, ``--out`` gets 
 (``checkpoint-NNNNNN.pt``, cvunet.model format, servable with ``make export``) and the matching
 ``training-state-NNNNNN.pt`` (optimizer, scheduler, scaler, RNG states) that ``--resume`` needs; the
 two newest pairs are kept. With ``--eval-every N`` the held-out synthetic benchmark's SAD and Grad
-(cvunet.metrics) are logged every N steps. ``run.json`` summarises the run when it ends: the
+(matting.metrics) are logged every N steps. ``run.json`` summarises the run when it ends: the
 arguments, whether the perceptual loss term ran (see cvunet.losses), the per-step losses, the evaluations.
 
 Resuming with the same arguments continues exactly where the run stopped: the data are indexed by
 step (see cvunet.datasets), so the resumed run sees the same batches. On CPU the result is bitwise
 identical to an uninterrupted run; on CUDA, cuDNN's autotuned kernels make it only close. Resuming
 with a larger ``--steps`` stretches the remaining cosine over the new total.
+
+Longer than the project's ~350 lines on purpose: the loop, its exact-resume state and its command line
+describe one run and change together.
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cvunet.datasets import LAYOUTS, TRAINING_SEEDS, CoarseNetwork, HeldOutSyntheticDataset, training_dataset
-from cvunet.files import atomic_write_bytes
+from matting.files import atomic_write_bytes
 from cvunet.losses import build_matting_loss
-from cvunet.metrics import gradient_error, sad
+from matting.metrics import gradient_error, sad
 from cvunet.model import (
     CHECKPOINT_FORMAT,
     PRESETS,
@@ -186,7 +189,7 @@ def single_threaded_worker(_worker_id: int) -> None:
 
 
 def evaluate(model: CVUNet, samples: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, float]:
-    """Mean SAD and Grad (cvunet.metrics) of the model's mattes on the held-out samples."""
+    """Mean SAD and Grad (matting.metrics) of the model's mattes on the held-out samples."""
     model.eval()
     sads, gradient_errors = [], []
     with torch.no_grad():

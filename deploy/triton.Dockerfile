@@ -4,8 +4,8 @@ FROM nvcr.io/nvidia/tritonserver:24.10-py3
 WORKDIR /workspace
 COPY deploy/requirements-triton.txt /tmp/requirements-triton.txt
 RUN pip install --no-cache-dir -r /tmp/requirements-triton.txt && python3 -c "import pymatting"
-COPY cvunet/ cvunet/
-COPY export/ export/
+COPY matting/ matting/
+COPY serving/ serving/
 COPY model_repository/ model_repository/
 COPY models/ models/
 ENV PYTHONPATH=/workspace

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from cvunet.embedded_triton import EmbeddedTriton, Ports
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT
-
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-def start_triton(repository: Path, name: str) -> EmbeddedTriton:
-    return EmbeddedTriton(repository, ports=Ports.free(), log_path=ARTIFACTS / f"triton-{name}.log").start()
+from launch.triton import EmbeddedTriton
+from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from tests.support import start_triton
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +48,6 @@ def app_test(ui_env):
     return app
 
 
-def start_printing(command: list[str], until: str) -> tuple[subprocess.Popen, str]:
-    """Start a long-running command and return it with what it printed up to the line holding ``until``
-    (or up to its exit: the caller's assertions then show what went wrong)."""
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    while not any(until in line for line in lines):
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-    return process, "".join(lines)
+@pytest.fixture
+def repository_copy(tmp_path) -> Path:
+    return Path(shutil.copytree(MODEL_REPOSITORY, tmp_path / "model_repository", ignore=shutil.ignore_patterns("__pycache__")))

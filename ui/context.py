@@ -8,9 +8,15 @@ from dataclasses import dataclass
 import streamlit as st
 
 from client import MattingClient, MattingError
+from matting.contract import IMAGE_SUFFIXES
+from matting.options import OutputOptions
 from ui import i18n
 from ui.history import HistoryStore
 from ui.settings import UiSettings
+
+
+#: What the dashboard's uploaders accept (Streamlit wants suffixes without the dot).
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 
 
 @st.cache_resource
@@ -21,6 +27,16 @@ def _client(url: str) -> MattingClient:
 @st.cache_resource
 def _history(path: str, limit: int) -> HistoryStore:
     return HistoryStore(path, limit)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _served_model(url: str, refine: str) -> tuple[str, str]:
+    return _client(url).served_model(OutputOptions(refine=refine))
+
+
+def clear_served_model() -> None:
+    """After a model swap: the next job asks the server again."""
+    _served_model.clear()
 
 
 @dataclass
@@ -35,6 +51,14 @@ class UiContext:
     @property
     def history(self) -> HistoryStore:
         return _history(str(self.settings.history_db), self.settings.history_limit)
+
+    def served_model(self, options: OutputOptions) -> tuple[str, str]:
+        """(networks, version) serving ``options``, as Triton says, asked at most every five minutes;
+        ("unknown", "unknown") while it cannot say."""
+        try:
+            return _served_model(self.settings.triton_grpc_url, options.refine)
+        except Exception:  # noqa: BLE001 - a history row must not fail because metadata is unavailable
+            return "unknown", "unknown"
 
     def text(self, table: dict[str, dict[str, str]], key: str, **values) -> str:
         return i18n.text(table, self.language, key, **values)

@@ -6,7 +6,6 @@ PNGs stored in the row, so clearing the history leaves no files behind.
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import time
@@ -14,9 +13,6 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
-THUMBNAIL_SIZE = (160, 160)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -52,14 +48,6 @@ class Job:
     thumbnail: bytes | None = None
     created_at: float = field(default_factory=time.time)
     id: int | None = None
-
-
-def make_thumbnail(image: Image.Image) -> bytes:
-    copy = image.copy()
-    copy.thumbnail(THUMBNAIL_SIZE)
-    buffer = io.BytesIO()
-    copy.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 class HistoryStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cvunet.paths import PROJECT_ROOT
+from matting.paths import PROJECT_ROOT
 
 
 class PathNotAllowed(ValueError):

@@ -6,11 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cvunet.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
-
-#: Streamlit's global upload cap: a full CV-UNet checkpoint is ~190 MB. Image uploaders set their
-#: own smaller limit (``max_upload_mb``).
-MODEL_IMPORT_MAX_MB = 1024
+from matting import contract
+from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,8 @@ class UiSettings:
         roots = environ.get("CVUNET_UI_ROOTS")
         allowed = [Path(root) for root in roots.split(os.pathsep) if root] if roots else [PROJECT_ROOT / "data", PROJECT_ROOT / "outputs"]
         return cls(
-            triton_grpc_url=environ.get("TRITON_GRPC_URL", "127.0.0.1:8001"),
-            triton_metrics_url=environ.get("TRITON_METRICS_URL", "http://127.0.0.1:8002/metrics"),
+            triton_grpc_url=environ.get("TRITON_GRPC_URL", contract.DEFAULT_TRITON_URLS["grpc"]),
+            triton_metrics_url=environ.get("TRITON_METRICS_URL", contract.DEFAULT_METRICS_URL),
             allowed_roots=tuple(root.resolve() for root in allowed),
             outputs_dir=Path(environ.get("CVUNET_OUTPUTS_DIR", PROJECT_ROOT / "outputs")).resolve(),
             history_db=Path(environ.get("CVUNET_HISTORY_DB", STATE_DIR / "ui" / "history.sqlite3")),

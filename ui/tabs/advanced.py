@@ -1,22 +1,12 @@
 """The 高级设置 / Advanced tab: what Triton serves and with which weights, the machine it runs on,
-importing a network, and live metrics.
+importing a network (serving.admin does the work), and live metrics.
 
-Triton runs with ``--model-control-mode explicit``, so a new network is swapped in without a restart:
-the repository is rewritten, then its models are (re)loaded through the model-control API. An upload
-is exported and validated in a scratch repository first, so an invalid file never touches the served
-one; if Triton cannot load a valid-looking network, the previous repository is put back and reloaded.
+Over ~350 lines only because a third of it is the tab's Chinese and English strings.
 """
 
 from __future__ import annotations
 
-import json
 import platform
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -29,19 +19,21 @@ import streamlit as st
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
-from cvunet.networks import NETWORKS
-from cvunet.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
-from export.build_repository import (
-    ENSEMBLE,
-    REFINED_ENSEMBLE,
-    REFINER,
-    RepositorySettings,
-    build_repository,
-    onnx_input_size,
-    read_config,
-    serving_onnx,
+from matting import contract
+from serving.admin import (
+    IMPORT_KINDS,
+    MODEL_IMPORT_MAX_MB,
+    ModelImportError,
+    import_network,
+    restore_default,
+    served_sha256_of,
+    server_reason,
 )
-from ui.settings import MODEL_IMPORT_MAX_MB, UiSettings
+from serving.environment import accelerator_report
+from serving.repository import served_network
+from serving.triton_metrics import parse_metrics
+from serving.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
+from ui.context import clear_served_model
 
 STRINGS = {
     "en": {
@@ -174,181 +166,8 @@ STRINGS = {
     },
 }
 
-TRACKED_METRICS = (
-    "nv_inference_request_success",
-    "nv_inference_count",
-    "nv_inference_queue_duration_us",
-    "nv_inference_compute_infer_duration_us",
-)
-METRIC_LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
-METRIC_LABEL = re.compile(r'(?P<key>[A-Za-z_][A-Za-z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
 METRICS_SAMPLES_KEPT = 120
 SERVER_TIMEOUT_S = 5
-LOAD_TIMEOUT_S = 600
-IMPORT_KINDS = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx_path"}
-IMPORTED_NETWORK = "cvunet"
-DEFAULT_NETWORK = "u2netp"
-
-# Run in a child process: PyTorch and TensorRT are heavy to import and may initialise CUDA, which
-# the long-running dashboard process has no use for.
-ACCELERATOR_PROBE = """
-import importlib.util, json
-report = {}
-for module in ("torch", "tensorrt"):
-    if importlib.util.find_spec(module) is None:
-        continue
-    try:
-        imported = __import__(module)
-        report[module] = imported.__version__
-        if module == "torch":
-            report["cuda"] = imported.cuda.get_device_name(0) if imported.cuda.is_available() else None
-    except Exception as exc:
-        report[module] = f"{type(exc).__name__}: {exc}"
-print(json.dumps(report))
-"""
-
-#: One repository change at a time, whichever session asks.
-_REPOSITORY_LOCK = threading.Lock()
-
-
-class ModelImportError(RuntimeError):
-    """The network was not installed (file refused or not loadable); the repository is as it was."""
-
-
-def parse_metrics(text: str) -> dict[str, dict[str, float]]:
-    """``{model: {metric: value}}`` for :data:`TRACKED_METRICS` in Prometheus text, summed over versions."""
-    models: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        match = METRIC_LINE.match(line)
-        if not match or match["name"] not in TRACKED_METRICS:
-            continue
-        labels = {label["key"]: label["value"] for label in METRIC_LABEL.finditer(match["labels"] or "")}
-        if "model" not in labels:
-            continue
-        try:
-            value = float(match["value"])
-        except ValueError:
-            continue
-        metrics = models.setdefault(labels["model"], dict.fromkeys(TRACKED_METRICS, 0.0))
-        metrics[match["name"]] += value
-    return models
-
-
-def served_network(repository: Path) -> str | None:
-    """The network the repository's ensemble runs, or None when there is no ensemble."""
-    ensemble = Path(repository) / ENSEMBLE / "config.pbtxt"
-    if not ensemble.exists():
-        return None
-    steps = [step.model_name for step in read_config(ensemble).ensemble_scheduling.step]
-    return next((name for name in steps if name in NETWORKS), None)
-
-
-def repository_settings(repository: Path) -> RepositorySettings:
-    """The scheduling knobs the repository has now, so swapping the network keeps them."""
-    network = served_network(repository)
-    if network is None or not (Path(repository) / network / "config.pbtxt").exists():
-        return RepositorySettings()
-    network_config = read_config(Path(repository) / network / "config.pbtxt")
-    step_config = read_config(Path(repository) / "preprocess" / "config.pbtxt")
-    threads = network_config.parameters.get("intra_op_threads")
-    return RepositorySettings(
-        max_batch_size=network_config.max_batch_size,
-        dynamic_batching=network_config.HasField("dynamic_batching"),
-        network_instances=sum(group.count for group in network_config.instance_group) or RepositorySettings.network_instances,
-        step_instances=sum(group.count for group in step_config.instance_group) or RepositorySettings.step_instances,
-        intra_op_threads=int(threads.string_value) if threads else RepositorySettings.intra_op_threads,
-    )
-
-
-def _load_ensemble(control: triton_grpc.InferenceServerClient, repository: Path, network: str, replaced: str | None) -> None:
-    """Steps first, the ensembles last (each is validated against its steps); then drop what the
-    repository no longer holds: the replaced network, and the refiner when the network has none."""
-    refined = (repository / REFINED_ENSEMBLE / "config.pbtxt").exists()
-    for name in ("preprocess", network, "postprocess", ENSEMBLE, *((REFINER, REFINED_ENSEMBLE) if refined else ())):
-        control.load_model(name, client_timeout=LOAD_TIMEOUT_S)
-    gone = [] if refined else [REFINED_ENSEMBLE, REFINER]
-    if replaced and replaced != network:
-        gone.append(replaced)
-    for name in gone:
-        if control.is_model_ready(name):
-            control.unload_model(name, client_timeout=LOAD_TIMEOUT_S)
-
-
-def _server_reason(exc: Exception) -> str:
-    return exc.message() if isinstance(exc, InferenceServerException) and exc.message() else str(exc)
-
-
-def _put_back(repository: Path, backup: Path) -> None:
-    shutil.rmtree(repository)
-    shutil.copytree(backup, repository)
-
-
-def install_network(repository: Path, control: triton_grpc.InferenceServerClient, network: str,
-                    onnx_path: Path | None = None) -> Path:
-    """Rebuild ``repository`` to serve ``network`` and reload it in Triton; return the served file.
-
-    On any failure the previous repository is restored (and reloaded if loading had begun), and
-    :class:`ModelImportError` says what went wrong.
-    """
-    repository = Path(repository)
-    with _REPOSITORY_LOCK, tempfile.TemporaryDirectory(prefix="cvunet-repository-backup-") as workdir:
-        previous = served_network(repository)
-        backup = Path(workdir) / "repository"
-        shutil.copytree(repository, backup, ignore=shutil.ignore_patterns("__pycache__"))
-        try:
-            build_repository(repository, network, onnx_path=onnx_path, settings=repository_settings(repository))
-        except Exception as exc:  # noqa: BLE001 - fetch, export and file errors all mean "not installed"
-            _put_back(repository, backup)
-            raise ModelImportError(f"the repository could not be rebuilt for {network}: {exc}") from None
-        try:
-            _load_ensemble(control, repository, network, previous)
-        except InferenceServerException as exc:
-            _put_back(repository, backup)
-            reason = f"Triton could not load {network} ({_server_reason(exc)})"
-            if previous is None:
-                raise ModelImportError(reason) from None
-            try:
-                _load_ensemble(control, repository, previous, network)
-            except InferenceServerException as restore_exc:
-                raise ModelImportError(f"{reason}; reloading {previous} failed as well ({_server_reason(restore_exc)})") from None
-            raise ModelImportError(f"{reason}; {previous} is served again") from None
-    return repository / network / "1" / "model.onnx"
-
-
-def import_network(settings: UiSettings, control: triton_grpc.InferenceServerClient, filename: str, data: bytes) -> str:
-    """Serve an uploaded CV-UNet checkpoint (.pt/.pth) or ONNX export (.onnx) as ``cvunet``; return the served file.
-
-    The upload is exported and validated into a scratch repository before the served one is touched.
-    """
-    name = Path(filename).name
-    kind = IMPORT_KINDS.get(Path(name).suffix.lower())
-    if kind is None:
-        raise ModelImportError(f"{name or 'the file'} is neither a CV-UNet checkpoint (.pt, .pth) nor an ONNX export (.onnx)")
-    with tempfile.TemporaryDirectory(prefix="cvunet-import-") as workdir:
-        upload = Path(workdir) / name
-        upload.write_bytes(data)
-        try:
-            _validate_upload(kind, upload)
-            staged = build_repository(Path(workdir) / "staged", IMPORTED_NETWORK, **{kind: upload})
-        except Exception as exc:  # noqa: BLE001 - torch, onnx and ORT raise many types for a bad file
-            raise ModelImportError(str(exc).replace(str(upload), name)) from None
-        return str(install_network(settings.repository, control, IMPORTED_NETWORK,
-                                   onnx_path=staged / IMPORTED_NETWORK / "1" / "model.onnx"))
-
-
-def _validate_upload(kind: str, upload: Path) -> None:
-    """Fail on the upload itself, so the message names it rather than a copy in a scratch folder."""
-    if kind == "checkpoint":
-        from cvunet.model import load_checkpoint  # imports torch: only when a checkpoint is imported
-
-        load_checkpoint(upload)
-    else:
-        onnx_input_size(upload)
-
-
-def restore_default(settings: UiSettings, control: triton_grpc.InferenceServerClient) -> str:
-    """Serve the pinned U²-Netp again (fetched and verified if needed); return the served file."""
-    return str(install_network(settings.repository, control, DEFAULT_NETWORK))
 
 
 @st.cache_resource
@@ -369,25 +188,12 @@ def _cached_sha256(path: Path) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _served_sha256_of_pinned(source: str, mtime_ns: int) -> str:
-    """What ``build_repository`` serves for the pinned file (deterministic)."""
-    with tempfile.TemporaryDirectory() as workdir:
-        return sha256_of(serving_onnx(DEFAULT_NETWORK, Path(source), None, Path(workdir)))
+    return served_sha256_of(Path(source))
 
 
 @st.cache_data(show_spinner=False)
 def _accelerators() -> dict:
-    completed = subprocess.run([sys.executable, "-c", ACCELERATOR_PROBE], capture_output=True, text=True, timeout=120)
-    if completed.returncode != 0:
-        raise RuntimeError(f"the PyTorch/TensorRT probe failed: {completed.stderr.strip()[-300:]}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
-    nvidia_smi = shutil.which("nvidia-smi")
-    if nvidia_smi:
-        try:
-            listed = subprocess.run([nvidia_smi, "-L"], capture_output=True, text=True, timeout=15)
-            report["nvidia_smi"] = listed.stdout.strip() or listed.stderr.strip()
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            report["nvidia_smi"] = str(exc)
-    return report
+    return accelerator_report()
 
 
 def render(context) -> None:
@@ -429,7 +235,7 @@ def _server_section(context, control, say) -> None:
     try:
         index = control.get_model_repository_index(as_json=True, client_timeout=SERVER_TIMEOUT_S).get("models", [])
     except InferenceServerException as exc:
-        st.warning(say("models_unavailable", reason=_server_reason(exc)))
+        st.warning(say("models_unavailable", reason=server_reason(exc)))
         return
     st.dataframe(pd.DataFrame([_model_row(control, model, say) for model in index]), hide_index=True)
 
@@ -452,7 +258,7 @@ def _model_row(control, model: dict, say) -> dict:
     }
 
 
-def _weights_section(settings: UiSettings, say) -> None:
+def _weights_section(settings, say) -> None:
     st.subheader(say("weights_heading"))
     network = served_network(settings.repository)
     if network is None:
@@ -465,7 +271,7 @@ def _weights_section(settings: UiSettings, say) -> None:
     served_sha256 = _cached_sha256(served)
     st.markdown(say("weights_file", path=served, size_mb=served.stat().st_size / 1e6))
     st.markdown(say("weights_sha256", sha256=served_sha256))
-    if network != DEFAULT_NETWORK:
+    if network != contract.DEFAULT_NETWORK:
         return
     if not U2NETP_PATH.exists():
         st.warning(say("pinned_source_missing", path=U2NETP_PATH))
@@ -502,7 +308,7 @@ def _models_section(context, control, say) -> None:
     if import_column.button(say("import_button"), type="primary", disabled=uploaded is None, key="advanced_import"):
         with st.spinner(say("importing", name=uploaded.name)):
             try:
-                served = import_network(context.settings, control, uploaded.name, uploaded.getvalue())
+                served = import_network(context.settings.repository, control, uploaded.name, uploaded.getvalue())
             except ModelImportError as exc:
                 outcome = {"ok": False, "message": say("import_refused", reason=exc)}
             else:
@@ -511,7 +317,7 @@ def _models_section(context, control, say) -> None:
     if restore_column.button(say("restore_button"), key="advanced_restore"):
         with st.spinner(say("restoring")):
             try:
-                served = restore_default(context.settings, control)
+                served = restore_default(context.settings.repository, control)
             except ModelImportError as exc:
                 outcome = {"ok": False, "message": say("restore_failed", reason=exc)}
             else:
@@ -522,6 +328,7 @@ def _models_section(context, control, say) -> None:
 def _rerun_with(outcome: dict) -> None:
     """Rerun so the server and weights sections above show the new state, with the outcome on top."""
     st.session_state["advanced_outcome"] = outcome
+    clear_served_model()
     st.rerun()
 
 
@@ -548,7 +355,7 @@ def _environment_section(control, say) -> None:
         st.warning(say("numpy_too_new", version=np.__version__))
 
 
-def _metrics_section(settings: UiSettings, say) -> None:
+def _metrics_section(settings, say) -> None:
     st.subheader(say("metrics_heading"))
     # A click reruns the script, and every run takes a new sample.
     st.button(say("refresh"), key="advanced_refresh_metrics")

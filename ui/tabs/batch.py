@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
-from client.batch import DEFAULT_CONCURRENCY, BatchReport, BatchSettings, find_images, run_batch, timestamped_output_dir
-from cvunet.imageops import OUTPUT_FORMATS, OUTPUT_KINDS, OutputOptions
+from client.batch import DEFAULT_CONCURRENCY, BatchSettings, run_batch
+from client.report import BatchReport
+from matting.files import find_images, timestamped_output_dir, unique_path
+from matting.options import FORMATS, KINDS, OutputOptions
+from matting.previews import thumbnail_of_file
 from ui.archive import zip_folder
-from ui.context import UiContext
-from ui.history import Job, make_thumbnail
+from ui.context import UPLOAD_TYPES, UiContext
+from ui.history import Job
 from ui.paths import PathNotAllowed, resolve_in_roots
-from ui.tabs.single import MODEL, UPLOAD_TYPES, model_version, unique_path
 
 LOG = logging.getLogger(__name__)
 
@@ -135,8 +136,7 @@ def batch_status(report: BatchReport) -> str:
 def _first_output_thumbnail(report: BatchReport) -> bytes | None:
     for outcome in report.outcomes:
         if outcome.status == "ok" and outcome.output:
-            with Image.open(outcome.output) as image:
-                return make_thumbnail(image)
+            return thumbnail_of_file(Path(outcome.output))
     return None
 
 
@@ -144,13 +144,14 @@ def record_batch(context: UiContext, request: BatchRequest, source: str, sources
                  report: BatchReport | None, error: str | None = None) -> None:
     """One history row per batch; without a report the whole batch failed with ``error``."""
     failures = [outcome for outcome in report.outcomes if outcome.status == "failed"] if report else []
+    model, version = context.served_model(request.options)
     context.history.add(Job(
         kind="batch",
         sources=sources[:HISTORY_SOURCES],
         image_size=f"{len(sources)} images",
         options=request.for_history(source),
-        model=MODEL,
-        model_version=model_version(context),
+        model=model,
+        model_version=version,
         duration_ms=report.elapsed_s * 1000 if report else 0.0,
         status=batch_status(report) if report else "failed",
         output_path=str(output_dir),
@@ -182,7 +183,7 @@ def run_folder(context: UiContext, input_dir: Path, request: BatchRequest, sourc
 
     try:
         report = run_batch(input_dir, output_dir, url=context.settings.triton_grpc_url,
-                           settings=BatchSettings(request.options, request.concurrency), recursive=request.recursive,
+                           settings=BatchSettings(request.options, concurrency=request.concurrency), recursive=request.recursive,
                            progress=False, on_outcome=show_progress, confine=True)
     except Exception as exc:
         record_batch(context, request, source, sources, output_dir, None, error=str(exc))
@@ -241,10 +242,10 @@ def _form(context: UiContext) -> tuple[str, str, list, BatchRequest]:
                                        key="batch_uploads", max_upload_size=context.settings.max_upload_mb,
                                        help=text("files_help", limit=context.settings.max_upload_mb))
     with options_column:
-        kind = st.radio(text("kind"), OUTPUT_KINDS, format_func=lambda value: text(f"kind_{value}"), horizontal=True,
+        kind = st.radio(text("kind"), KINDS, format_func=lambda value: text(f"kind_{value}"), horizontal=True,
                         key="batch_kind")
         bg_color = st.color_picker(text("bg_color"), "#ffffff", key="batch_bg_color") if kind == "composite" else None
-        format = st.radio(text("format"), OUTPUT_FORMATS, format_func=str.upper, horizontal=True, key="batch_format")
+        format = st.radio(text("format"), FORMATS, format_func=str.upper, horizontal=True, key="batch_format")
         concurrency = st.number_input(text("concurrency"), min_value=1, max_value=MAX_CONCURRENCY,
                                       value=DEFAULT_CONCURRENCY, step=1, key="batch_concurrency")
     request = BatchRequest(OutputOptions.parse(kind, format, bg_color), int(concurrency), recursive)

@@ -8,43 +8,26 @@ click or any other widget reruns the script.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
-from PIL import Image
 
-from client import MattingClient, MattingError
-from client.batch import timestamped_output_dir
-from cvunet.files import atomic_write_bytes
-from cvunet.imageops import (
-    MEDIA_TYPES,
-    OUTPUT_FORMATS,
-    REFINE_MODES,
-    ImageError,
-    OutputOptions,
-    composite_over_image,
-    decode_image,
-    encode_image,
-)
-from cvunet.refine import estimate_foreground
-from ui.context import UiContext
-from ui.history import Job, make_thumbnail
+from client import MattingError
+from matting.codec import declared_size
+from matting.files import atomic_write_bytes, timestamped_output_dir, unique_path
+from matting.options import FORMATS, MEDIA_TYPES, REFINE_MODES, OptionsError, OutputOptions
+from matting.previews import matte_png, result_previews
+from ui.context import UPLOAD_TYPES, UiContext
+from ui.history import Job
 
 LOG = logging.getLogger(__name__)
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
-OUTPUT_MODES = ("transparent", "color", "image")
-#: The served network; the ensemble's version comes from Triton (see :func:`model_version`).
-MODEL = "u2netp"
-#: Previews are downscaled to this box: the browser never needs a 12-megapixel PNG to show a panel.
-PREVIEW_BOX = (1200, 1200)
-CHECKER_SQUARE = 16
+#: The dashboard's words for the output → the OutputOptions kind each one asks for.
+OUTPUT_MODES = {"transparent": "rgba", "color": "composite", "image": "composite"}
 RESULT_KEY, FAILURE_KEY = "single_result", "single_failure"
 
 STRINGS = {
@@ -130,25 +113,32 @@ class UploadRefused(ValueError):
 
 
 @dataclass(frozen=True)
-class SingleOptions:
+class SingleRequest:
+    """The form: ``options`` for the server, plus what only the dashboard knows (its output mode, the
+    background picture, whether to save)."""
+
+    options: OutputOptions
     mode: str = "transparent"  # one of OUTPUT_MODES
-    format: str = "png"
-    bg_color: str = "#ffffff"
     background: bytes | None = None
     background_name: str | None = None
     save: bool = False
-    #: Estimate the foreground's own colours so the background does not tint hair and soft edges.
-    decontaminate: bool = False
-    refine: str = OutputOptions.refine
+
+    @classmethod
+    def from_form(cls, mode: str = "transparent", format: str = "png", bg_color: str = "#ffffff",
+                  decontaminate: bool = False, refine: str = OutputOptions.refine, background: bytes | None = None,
+                  background_name: str | None = None, save: bool = False) -> SingleRequest:
+        options = OutputOptions.parse(kind=OUTPUT_MODES[mode], format=format, bg_color=bg_color,
+                                      foreground="estimate" if decontaminate else None, refine=refine)
+        return cls(options, mode, background if mode == "image" else None, background_name if mode == "image" else None, save)
 
     def for_history(self) -> dict:
-        options = {"output": self.mode, "format": self.format, "save": self.save}
-        if self.decontaminate:
+        options = {"output": self.mode, "format": self.options.format, "save": self.save}
+        if self.options.foreground == "estimate":
             options["decontaminate"] = True
-        if self.refine != OutputOptions.refine:
-            options["refine"] = self.refine
+        if self.options.refine != OutputOptions.refine:
+            options["refine"] = self.options.refine
         if self.mode == "color":
-            options["bg_color"] = self.bg_color
+            options["bg_color"] = self.options.bg_color_hex
         if self.mode == "image":
             options["background"] = self.background_name
         return options
@@ -161,9 +151,9 @@ class SingleResult:
     format: str
     data: bytes  # the encoded result, as downloaded and saved
     alpha_png: bytes  # the full-size matte
-    elapsed_ms: float  # the whole job: Triton, local composition, encoding and saving
+    elapsed_ms: float  # the whole job: Triton, previews and saving
     output_path: str | None
-    #: Downscaled PNGs for display: "checkerboard", "alpha", "original", "result".
+    #: Downscaled PNGs for display (matting.previews.result_previews).
     previews: dict[str, bytes] = field(repr=False)
 
     @property
@@ -175,137 +165,60 @@ class SingleResult:
         return f"{Path(self.source_name).stem}-matted.{self.format}"
 
 
-@st.cache_data(ttl=300, show_spinner=False)
-def _served_version(url: str, _client: MattingClient) -> str:
-    return ",".join(_client.model_metadata().get("versions") or []) or "unknown"
-
-
-def model_version(context: UiContext) -> str:
-    """The ensemble's version from Triton, asked at most every five minutes; "unknown" while it is down."""
-    try:
-        return _served_version(context.settings.triton_grpc_url, context.client)
-    except Exception:  # noqa: BLE001 - a history row must not fail because metadata is unavailable
-        return "unknown"
-
-
 def failure_text(context: UiContext, exc: Exception) -> str:
     """The user's sentence for a failure: what is wrong with the file, or what the server said."""
-    if isinstance(exc, (ImageError, UploadRefused)):
+    if isinstance(exc, (UploadRefused, OptionsError)):
         return context.common("bad_image", reason=str(exc))
     return context.failure_message(exc)
 
 
-def unique_path(path: Path) -> Path:
-    """``path`` if nothing is there yet, else ``stem-2.ext``, ``stem-3.ext``…: outputs are never overwritten."""
-    candidate, number = path, 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        number += 1
-    return candidate
-
-
-def over_checkerboard(image: Image.Image) -> Image.Image:
-    """The image over light and dark grey squares, so transparency is visible on any page colour."""
-    rgba = image.convert("RGBA")
-    rows, columns = np.indices((rgba.height, rgba.width))
-    light = (rows // CHECKER_SQUARE + columns // CHECKER_SQUARE) % 2 == 0
-    board = Image.fromarray(np.where(light, 255, 204).astype(np.uint8), mode="L").convert("RGBA")
-    return Image.alpha_composite(board, rgba).convert("RGB")
-
-
-def _downscaled(image: Image.Image) -> Image.Image:
-    preview = image.copy()
-    preview.thumbnail(PREVIEW_BOX)
-    return preview
-
-
 def _declared_size(data: bytes) -> str:
-    """The size the file header declares (no decoding), for the history row of a failed job."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return "{}×{}".format(*image.size)
-    except Exception:  # noqa: BLE001 - an unreadable header is exactly what failed jobs often have
-        return "-"
+    size = declared_size(data)
+    return "{}×{}".format(*size) if size else "-"
 
 
-def _matte(context: UiContext, name: str, data: bytes, options: SingleOptions) -> tuple[SingleResult, Image.Image]:
+def _matte(context: UiContext, name: str, data: bytes, request: SingleRequest) -> SingleResult:
     started = time.perf_counter()
     limit_mb = context.settings.max_upload_mb
     if len(data) > limit_mb * 1024 * 1024:
         raise UploadRefused(context.text(STRINGS, "too_large", name=name, size=len(data) / 1024 / 1024, limit=limit_mb))
-    background = None
-    if options.mode == "image":
-        if not options.background:
-            raise UploadRefused(context.text(STRINGS, "need_background"))
-        try:
-            background = decode_image(options.background)
-        except ImageError as exc:
-            raise UploadRefused(context.text(STRINGS, "background_unreadable", reason=exc)) from None
-
-    foreground = "estimate" if options.decontaminate else None
-    if options.mode == "image":
-        # Only the matte is needed from the server; the picture is composed here.
-        matted = context.client.remove_background(data, "alpha", "png", with_alpha=True, refine=options.refine)
-    elif options.mode == "color":
-        matted = context.client.remove_background(data, "composite", options.format, options.bg_color, with_alpha=True,
-                                                  foreground=foreground, refine=options.refine)
-    else:
-        matted = context.client.remove_background(data, "rgba", options.format, with_alpha=True, foreground=foreground,
-                                                  refine=options.refine)
-    original = decode_image(data)  # the same upright RGB pixels the server matted
-    if background is not None:
-        if options.decontaminate:
-            original = estimate_foreground(original, matted.alpha)
-        result_image = composite_over_image(original, matted.alpha, background)
-        result_data = encode_image(result_image, options.format)
-    else:
-        result_data = matted.data
-        result_image = Image.open(io.BytesIO(result_data))
-        result_image.load()
-    matte = Image.fromarray(matted.alpha, mode="L")
-
+    if request.mode == "image" and not request.background:
+        raise UploadRefused(context.text(STRINGS, "need_background"))
+    matted = context.client.remove_background(data, request.options, request.background)
     output_path = None
-    if options.save:
-        target = unique_path(timestamped_output_dir(context.settings.outputs_dir) / f"result.{options.format}")
-        atomic_write_bytes(target, result_data)
+    if request.save:
+        target = unique_path(timestamped_output_dir(context.settings.outputs_dir) / f"result.{request.options.format}")
+        atomic_write_bytes(target, matted.data)
         output_path = str(target)
-    result_preview = _downscaled(result_image)
-    previews = {
-        "checkerboard": encode_image(over_checkerboard(result_preview), "png"),
-        "alpha": encode_image(_downscaled(matte), "png"),
-        "original": encode_image(_downscaled(original), "png"),
-        "result": encode_image(result_preview, "png"),
-    }
-    result = SingleResult(
-        source_name=name, size=original.size, format=options.format, data=result_data,
-        alpha_png=encode_image(matte, "png"), elapsed_ms=(time.perf_counter() - started) * 1000,
-        output_path=output_path, previews=previews,
+    height, width = matted.alpha.shape
+    return SingleResult(
+        source_name=name, size=(width, height), format=request.options.format, data=matted.data,
+        alpha_png=matte_png(matted.alpha), elapsed_ms=(time.perf_counter() - started) * 1000,
+        output_path=output_path, previews=result_previews(data, matted.data, matted.alpha),
     )
-    return result, result_image
 
 
-def process_upload(context: UiContext, name: str, data: bytes, options: SingleOptions) -> SingleResult:
+def process_upload(context: UiContext, name: str, data: bytes, request: SingleRequest) -> SingleResult:
     """Matte one uploaded file and record the job in the history, ok or failed; failures are re-raised."""
     started = time.perf_counter()
-    model = f"{MODEL} + refiner" if options.refine == "refiner" else MODEL
-    job = partial(Job, kind="single", sources=[name], options=options.for_history(), model=model,
-                  model_version=model_version(context))
+    model, version = context.served_model(request.options)
+    job = partial(Job, kind="single", sources=[name], options=request.for_history(), model=model, model_version=version)
     try:
-        result, result_image = _matte(context, name, data, options)
+        result = _matte(context, name, data, request)
     except Exception as exc:
         context.history.add(job(image_size=_declared_size(data), duration_ms=(time.perf_counter() - started) * 1000,
                                 status="failed", error=str(exc)))
         raise
     context.history.add(job(image_size="{}×{}".format(*result.size), duration_ms=result.elapsed_ms, status="ok",
-                            output_path=result.output_path, thumbnail=make_thumbnail(result_image)))
+                            output_path=result.output_path, thumbnail=result.previews["thumbnail"]))
     return result
 
 
-def _options(context: UiContext) -> SingleOptions:
+def _request(context: UiContext) -> SingleRequest:
     text = partial(context.text, STRINGS)
     mode = st.radio(text("output"), OUTPUT_MODES, format_func=lambda value: text(f"mode_{value}"), horizontal=True,
                     key="single_mode")
-    format = st.radio(text("format"), OUTPUT_FORMATS, format_func=str.upper, horizontal=True, key="single_format")
+    format = st.radio(text("format"), FORMATS, format_func=str.upper, horizontal=True, key="single_format")
     bg_color, background = "#ffffff", None
     if mode == "color":
         bg_color = st.color_picker(text("bg_color"), "#ffffff", key="single_bg_color")
@@ -316,10 +229,9 @@ def _options(context: UiContext) -> SingleOptions:
                           format_func=lambda value: text(f"refine_{value}"), key="single_refine", help=text("refine_help"))
     decontaminate = st.checkbox(text("decontaminate"), key="single_decontaminate", help=text("decontaminate_help"))
     save = st.checkbox(text("save"), key="single_save")
-    return SingleOptions(mode=mode, format=format, bg_color=bg_color,
-                         background=background.getvalue() if background else None,
-                         background_name=background.name if background else None, save=save,
-                         decontaminate=decontaminate, refine=refine)
+    return SingleRequest.from_form(mode, format, bg_color, decontaminate, refine,
+                                   background.getvalue() if background else None,
+                                   background.name if background else None, save)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
@@ -354,17 +266,17 @@ def render(context: UiContext) -> None:
                                   max_upload_size=context.settings.max_upload_mb,
                                   help=text("upload_help", limit=context.settings.max_upload_mb))
     with options_column:
-        options = _options(context)
+        request = _request(context)
     if st.button(text("start"), type="primary", key="single_start"):
         if upload is None:
             st.warning(text("choose_file"))
         else:
             with st.spinner(text("processing")):
                 try:
-                    st.session_state[RESULT_KEY] = process_upload(context, upload.name, upload.getvalue(), options)
+                    st.session_state[RESULT_KEY] = process_upload(context, upload.name, upload.getvalue(), request)
                     st.session_state.pop(FAILURE_KEY, None)
                 except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a traceback
-                    if not isinstance(exc, (MattingError, ImageError, UploadRefused)):
+                    if not isinstance(exc, (MattingError, UploadRefused)):
                         LOG.exception("single-image job failed")
                     st.session_state.pop(RESULT_KEY, None)
                     st.session_state[FAILURE_KEY] = exc

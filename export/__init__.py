@@ -1,1 +1,0 @@
-"""Export networks to ONNX and write the Triton model repository."""

@@ -1,0 +1,51 @@
+"""The names client and server agree on, each defined once: models, tensors, options, suffixes, addresses.
+
+Everything that crosses the wire (KServe v2 over gRPC or HTTP) is named here, so the repository
+builder, the Triton steps, the clients, the REST app and the dashboard cannot drift apart.
+"""
+
+from __future__ import annotations
+
+# The Triton models of the served repository.
+ENSEMBLE = "matting"
+#: preprocess → U²-Netp → refiner → postprocess; serves ``refine=refiner``.
+REFINED_ENSEMBLE = "matting_refined"
+ENSEMBLES = (ENSEMBLE, REFINED_ENSEMBLE)
+PREPROCESS = "preprocess"
+POSTPROCESS = "postprocess"
+REFINER = "refiner"
+#: The pretrained network served unless another one is installed.
+DEFAULT_NETWORK = "u2netp"
+
+# The ensembles' tensors.
+IMAGE = "image"  # UINT8 [-1]: the encoded photo, untouched
+BACKGROUND_IMAGE = "bg_image"  # UINT8 [-1], optional: an encoded picture to composite onto
+RESULT = "result"  # UINT8 [-1]: the encoded output
+ALPHA = "alpha"  # UINT8 [H, W]: the full-resolution matte
+#: The per-request options, each an optional BYTES [1] input; values are parsed by matting.options.
+OPTION_INPUTS = ("kind", "format", "bg_color", "foreground", "refine")
+
+# Tensors between the steps.
+NETWORK_INPUT = "network_input"
+NETWORK_OUTPUT = "network_output"
+REFINER_INPUT = "refiner_input"
+COARSE_OUTPUT = "coarse_output"
+REFINED_ALPHA = "refined_alpha"
+
+#: Files the clients and the dashboard treat as images (any case); the server decodes what Pillow reads.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+# Where things listen by default: loopback only.
+DEFAULT_HOST = "127.0.0.1"
+TRITON_HTTP_PORT = 8000
+TRITON_GRPC_PORT = 8001
+TRITON_METRICS_PORT = 8002
+REST_PORT = 8080
+UI_PORT = 7860
+DEFAULT_TRITON_URLS = {"grpc": f"{DEFAULT_HOST}:{TRITON_GRPC_PORT}", "http": f"{DEFAULT_HOST}:{TRITON_HTTP_PORT}"}
+DEFAULT_METRICS_URL = f"http://{DEFAULT_HOST}:{TRITON_METRICS_PORT}/metrics"
+
+
+def ensemble_for(refine: str) -> str:
+    """The ensemble that serves a request with this (validated) ``refine`` mode."""
+    return REFINED_ENSEMBLE if refine == "refiner" else ENSEMBLE

@@ -1,0 +1,143 @@
+"""Write the Triton model repository for a chosen network, and read back what one serves.
+
+The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``. Serving
+U²-Netp, it also holds the project-trained refiner (matting.paths.REFINER_MODEL, or ``refiner=``)
+and the ensemble ``matting_refined`` = ``preprocess`` → ``u2netp`` → ``refiner`` → ``postprocess``.
+The python steps are two-line shims over :mod:`serving.steps`. CV-UNet has no pretrained weights:
+it is served only from an explicit checkpoint or ONNX file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from matting import contract
+from matting.files import atomic_write_bytes
+from matting.networks import NETWORKS, network_spec
+from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, REFINER_MODEL
+from serving.repository.configs import (
+    NETWORK_STEP_CLASS,
+    STEP_CLASSES,
+    RepositorySettings,
+    ensemble_config,
+    gpu_network_configs,
+    network_config,
+    network_io,
+    postprocess_config,
+    preprocess_config,
+    read_config,
+    refiner_io,
+    step_shim,
+)
+from serving.repository.onnx_files import (
+    configured_refiner_size,
+    onnx_input_shapes,
+    serving_onnx,
+    serving_refiner_onnx,
+    square_size,
+)
+
+#: The refiner corrects this network's mattes (it was trained on its outputs).
+REFINER_COARSE_NETWORK = contract.DEFAULT_NETWORK
+GPU_REPOSITORY = PROJECT_ROOT / "model_repository_gpu"
+TARGETS = ("cpu", "gpu")
+
+
+def build_repository(
+    out: Path = MODEL_REPOSITORY,
+    network: str = contract.DEFAULT_NETWORK,
+    onnx_path: Path | None = None,
+    checkpoint: Path | None = None,
+    settings: RepositorySettings = RepositorySettings(),
+    with_weights: bool = True,
+    target: str = "cpu",
+    refiner: Path | None = REFINER_MODEL,
+) -> Path:
+    """Write ``out`` as the repository serving ``network`` on ``target`` (cpu | gpu); return ``out``.
+
+    With ``with_weights=False`` only configs and shims are written (the committed default repository).
+    The gpu target keeps ``model.onnx`` beside where the TensorRT plan goes: ``serving.trt`` turns
+    it into ``model.plan`` on the target GPU at deploy time. ``refiner`` (a checkpoint or its served
+    export) adds the ``matting_refined`` ensemble; the default, the committed refiner, applies to
+    U²-Netp only, since it learnt U²-Netp's mistakes.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    network_spec(network)  # unknown names fail here, before anything is written
+    if refiner is not None and network != REFINER_COARSE_NETWORK:
+        if refiner != REFINER_MODEL:
+            raise ValueError(f"the refiner corrects {REFINER_COARSE_NETWORK}'s mattes; it cannot follow {network}")
+        refiner = None
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as workdir:
+        size = NETWORKS[network].input_size
+        weights = refiner_weights = refiner_size = None
+        if with_weights:
+            weights = serving_onnx(network, onnx_path, checkpoint, Path(workdir))  # validated there
+            size = square_size(onnx_input_shapes(weights)[0], 3)
+            if refiner is not None:
+                refiner_weights, refiner_size = serving_refiner_onnx(Path(refiner), size, Path(workdir))
+        elif refiner is not None:
+            refiner_size = configured_refiner_size(Path(refiner))
+        networks = {network: network_io(size)}
+        if refiner_size:
+            networks[contract.REFINER] = refiner_io(refiner_size, size)
+        configs = {contract.PREPROCESS: preprocess_config(network, size, settings, refiner_size)}
+        alternatives = {}
+        for name, io in networks.items():
+            if target == "gpu":
+                configs[name], alternatives[name] = gpu_network_configs(name, io, settings)
+            else:
+                configs[name] = network_config(name, io, settings)
+        configs[contract.POSTPROCESS] = postprocess_config(network, size, settings, refiner_size)
+        configs[contract.ENSEMBLE] = ensemble_config(network, settings)
+        if refiner_size:
+            configs[contract.REFINED_ENSEMBLE] = ensemble_config(network, settings, refined=True)
+        for stale in ({*NETWORKS, contract.REFINER, contract.REFINED_ENSEMBLE} - set(configs)):
+            shutil.rmtree(out / stale, ignore_errors=True)
+        for name, config in configs.items():
+            atomic_write_bytes(out / name / "config.pbtxt", text_format.MessageToString(config).encode())
+        for name, alternative in alternatives.items():
+            atomic_write_bytes(out / name / "configs" / "onnxruntime.pbtxt", text_format.MessageToString(alternative).encode())
+        shims = dict(STEP_CLASSES)
+        if target == "cpu":
+            shims.update({name: NETWORK_STEP_CLASS for name in networks})
+        for step, class_name in shims.items():
+            atomic_write_bytes(out / step / "1" / "model.py", step_shim(step, class_name).encode())
+        for ensemble in set(contract.ENSEMBLES) & set(configs):
+            (out / ensemble / "1").mkdir(parents=True, exist_ok=True)
+        for name, file in ((network, weights), (contract.REFINER, refiner_weights)):
+            if file is not None:
+                atomic_write_bytes(out / name / "1" / "model.onnx", file.read_bytes())
+    return out
+
+
+
+def served_network(repository: Path) -> str | None:
+    """The network the repository's ensemble runs, or None when there is no ensemble."""
+    ensemble = Path(repository) / contract.ENSEMBLE / "config.pbtxt"
+    if not ensemble.exists():
+        return None
+    steps = [step.model_name for step in read_config(ensemble).ensemble_scheduling.step]
+    return next((name for name in steps if name in NETWORKS), None)
+
+
+def repository_settings(repository: Path) -> RepositorySettings:
+    """The scheduling knobs the repository has now, so swapping the network keeps them."""
+    network = served_network(repository)
+    if network is None or not (Path(repository) / network / "config.pbtxt").exists():
+        return RepositorySettings()
+    network_config = read_config(Path(repository) / network / "config.pbtxt")
+    step_config = read_config(Path(repository) / contract.PREPROCESS / "config.pbtxt")
+    threads = network_config.parameters.get("intra_op_threads")
+    return RepositorySettings(
+        max_batch_size=network_config.max_batch_size,
+        dynamic_batching=network_config.HasField("dynamic_batching"),
+        network_instances=sum(group.count for group in network_config.instance_group) or RepositorySettings.network_instances,
+        step_instances=sum(group.count for group in step_config.instance_group) or RepositorySettings.step_instances,
+        intra_op_threads=int(threads.string_value) if threads else RepositorySettings.intra_op_threads,
+    )

@@ -1,0 +1,187 @@
+"""Triton configs of the matting repository, built as ``ModelConfig`` protobufs so they are valid by
+construction: the python steps, the network (CPU: python step over ONNX Runtime; GPU: TensorRT plan
+or ONNX Runtime + TensorRT), and the two ensembles. Tensor and model names come from matting.contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from matting import contract
+
+STEP_CLASSES = {contract.PREPROCESS: "PreprocessStep", contract.POSTPROCESS: "PostprocessStep"}
+NETWORK_STEP_CLASS = "OnnxNetworkStep"
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """A network's tensors as (name, dims without the batch dimension); the ONNX file uses the same names."""
+
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def network_io(size: int) -> ModelIO:
+    return ModelIO(inputs=((contract.NETWORK_INPUT, (3, size, size)),), outputs=((contract.NETWORK_OUTPUT, (1, size, size)),))
+
+
+def refiner_io(size: int, coarse_size: int) -> ModelIO:
+    return ModelIO(
+        inputs=((contract.REFINER_INPUT, (3, size, size)), (contract.COARSE_OUTPUT, (1, coarse_size, coarse_size))),
+        outputs=((contract.REFINED_ALPHA, (1, size, size)),),
+    )
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    """Scheduling knobs; the defaults are what measured best on a 2-core CPU (see README)."""
+
+    max_batch_size: int = 8
+    dynamic_batching: bool = False
+    network_instances: int = 2
+    step_instances: int = 2
+    #: 0: the cores divided among the network instances.
+    intra_op_threads: int = 0
+
+
+def _tensor(name: str, dtype: int, dims: list[int], optional: bool = False) -> mc.ModelInput:
+    return mc.ModelInput(name=name, data_type=dtype, dims=dims, optional=optional)
+
+
+def _output(name: str, dtype: int, dims: list[int]) -> mc.ModelOutput:
+    return mc.ModelOutput(name=name, data_type=dtype, dims=dims)
+
+
+def _request_inputs() -> list[mc.ModelInput]:
+    """What a client may send: the photo, an optional background picture and the optional options."""
+    return [_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]), _tensor(contract.BACKGROUND_IMAGE, mc.TYPE_UINT8, [-1], optional=True),
+            *(_tensor(name, mc.TYPE_STRING, [1], optional=True) for name in contract.OPTION_INPUTS)]
+
+
+def _request_outputs() -> list[mc.ModelOutput]:
+    return [_output(contract.RESULT, mc.TYPE_UINT8, [-1]), _output(contract.ALPHA, mc.TYPE_UINT8, [-1, -1])]
+
+
+def _python_config(name: str, settings: RepositorySettings, instances: int, parameters: dict[str, str]) -> mc.ModelConfig:
+    config = mc.ModelConfig(name=name, backend="python", max_batch_size=settings.max_batch_size)
+    config.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_CPU)
+    for key, value in parameters.items():
+        config.parameters[key].string_value = value
+    return config
+
+
+def _step_parameters(network: str, size: int, refiner_size: int | None) -> dict[str, str]:
+    parameters = {"network": network, "input_size": str(size)}
+    if refiner_size:
+        parameters["refiner_input_size"] = str(refiner_size)
+    return parameters
+
+
+def preprocess_config(network: str, size: int, settings: RepositorySettings, refiner_size: int | None = None) -> mc.ModelConfig:
+    """With a refiner it also prepares the refiner's RGB input, when the ensemble asks for it."""
+    config = _python_config(contract.PREPROCESS, settings, settings.step_instances, _step_parameters(network, size, refiner_size))
+    config.input.append(_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]))
+    config.output.append(_output(contract.NETWORK_INPUT, mc.TYPE_FP32, [3, size, size]))
+    if refiner_size:
+        config.output.append(_output(contract.REFINER_INPUT, mc.TYPE_FP32, [3, refiner_size, refiner_size]))
+    return config
+
+
+def _add_zero_warmup(config: mc.ModelConfig, io: ModelIO) -> None:
+    """Triton runs one batch of zeros through the network at load, so the first user request is not slow."""
+    warmup = config.model_warmup.add(name="zeros", batch_size=1)
+    for name, dims in io.inputs:
+        warmup.inputs[name].data_type = mc.TYPE_FP32
+        warmup.inputs[name].dims.extend(dims)
+        warmup.inputs[name].zero_data = True
+
+
+def _add_io(config: mc.ModelConfig, io: ModelIO) -> None:
+    config.input.extend(_tensor(name, mc.TYPE_FP32, list(dims)) for name, dims in io.inputs)
+    config.output.extend(_output(name, mc.TYPE_FP32, list(dims)) for name, dims in io.outputs)
+
+
+def read_config(path: Path) -> mc.ModelConfig:
+    """A ``config.pbtxt`` parsed back into Triton's ModelConfig (fails on anything Triton would reject)."""
+    return text_format.Parse(Path(path).read_text(), mc.ModelConfig())
+
+
+def network_config(network: str, io: ModelIO, settings: RepositorySettings) -> mc.ModelConfig:
+    """CPU target: a python step running ONNX Runtime (the embedded server has only that backend)."""
+    config = _python_config(network, settings, settings.network_instances, {"intra_op_threads": str(settings.intra_op_threads)})
+    _add_io(config, io)
+    if settings.dynamic_batching:
+        config.dynamic_batching.SetInParent()
+    _add_zero_warmup(config, io)
+    return config
+
+
+def gpu_network_configs(network: str, io: ModelIO, settings: RepositorySettings) -> tuple[mc.ModelConfig, mc.ModelConfig]:
+    """GPU target: the TensorRT plan (built on the target GPU by serving.trt) as ``config.pbtxt``,
+    and ONNX Runtime with its TensorRT accelerator in FP16 as the alternative ``configs/onnxruntime.pbtxt``
+    (``tritonserver --model-config-name=onnxruntime``) for hosts where no plan was built."""
+    configs = []
+    for platform in ("tensorrt_plan", "onnxruntime_onnx"):
+        config = mc.ModelConfig(name=network, platform=platform, max_batch_size=settings.max_batch_size)
+        _add_io(config, io)
+        config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_GPU)
+        config.dynamic_batching.max_queue_delay_microseconds = 2000
+        _add_zero_warmup(config, io)
+        if platform == "onnxruntime_onnx":
+            accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+            accelerator.parameters["precision_mode"] = "FP16"
+            accelerator.parameters["max_workspace_size_bytes"] = str(2 << 30)
+        configs.append(config)
+    return configs[0], configs[1]
+
+
+def postprocess_config(network: str, size: int, settings: RepositorySettings, refiner_size: int | None = None) -> mc.ModelConfig:
+    """Takes the network's output, or with a refiner either that or the refined matte (one per ensemble)."""
+    config = _python_config(contract.POSTPROCESS, settings, settings.step_instances, _step_parameters(network, size, refiner_size))
+    config.input.extend([_tensor(contract.NETWORK_OUTPUT, mc.TYPE_FP32, [1, size, size], optional=bool(refiner_size)),
+                         _tensor(contract.IMAGE, mc.TYPE_UINT8, [-1])])
+    if refiner_size:
+        config.input.append(_tensor(contract.REFINED_ALPHA, mc.TYPE_FP32, [1, refiner_size, refiner_size], optional=True))
+    config.input.extend(_request_inputs()[1:])
+    config.output.extend(_request_outputs())
+    return config
+
+
+def ensemble_config(network: str, settings: RepositorySettings, refined: bool = False) -> mc.ModelConfig:
+    """``matting`` (preprocess → network → postprocess), or with ``refined`` ``matting_refined`` (the
+    refiner between the network and postprocess)."""
+    config = mc.ModelConfig(name=contract.REFINED_ENSEMBLE if refined else contract.ENSEMBLE, platform="ensemble", max_batch_size=settings.max_batch_size)
+    config.input.extend(_request_inputs())
+    config.output.extend(_request_outputs())
+    steps = config.ensemble_scheduling.step
+    preprocess = steps.add(model_name=contract.PREPROCESS, model_version=-1)
+    preprocess.input_map[contract.IMAGE] = contract.IMAGE
+    preprocess.output_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT
+    net = steps.add(model_name=network, model_version=-1)
+    net.input_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT
+    net.output_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT
+    if refined:
+        preprocess.output_map[contract.REFINER_INPUT] = contract.REFINER_INPUT
+        refiner = steps.add(model_name=contract.REFINER, model_version=-1)
+        refiner.input_map.update({contract.REFINER_INPUT: contract.REFINER_INPUT, contract.COARSE_OUTPUT: contract.NETWORK_OUTPUT})
+        refiner.output_map[contract.REFINED_ALPHA] = contract.REFINED_ALPHA
+    postprocess = steps.add(model_name=contract.POSTPROCESS, model_version=-1)
+    postprocess.input_map[contract.IMAGE] = contract.IMAGE
+    postprocess.input_map.update({contract.REFINED_ALPHA: contract.REFINED_ALPHA} if refined else {contract.NETWORK_OUTPUT: contract.NETWORK_OUTPUT})
+    postprocess.input_map.update({name: name for name in (contract.BACKGROUND_IMAGE, *contract.OPTION_INPUTS)})
+    postprocess.output_map.update({contract.RESULT: contract.RESULT, contract.ALPHA: contract.ALPHA})
+    return config
+
+
+def step_shim(step: str, class_name: str) -> str:
+    return (
+        f'"""Triton python step `{step}` of the matting ensemble (written by serving.repository)."""\n\n'
+        "# Imported first: under the embedded server this puts the project and its packages on sys.path.\n"
+        "import triton_python_backend_utils  # noqa: F401\n\n"
+        f"from serving.steps import {class_name} as TritonPythonModel  # noqa: F401,E402\n"
+    )
+

@@ -1,0 +1,151 @@
+"""The ONNX files a repository serves: checked (loads, right signature, runs a batch of 2), named as
+the configs name their tensors, and produced from the pinned U²-Netp, a CV-UNet checkpoint or an export.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from matting import contract
+from matting.files import atomic_write_bytes
+from serving.repository.configs import ModelIO, network_io, refiner_io
+from serving.weights import U2NETP_PATH, fetch_u2netp
+
+
+def make_batch_dynamic(source: Path, destination: Path) -> Path:
+    """The pinned U²-Netp for Triton: dynamic batch, one output.
+
+    The published file fixes batch 1 and exposes seven side outputs; only the fused first output is the
+    matte. Its resizes take their sizes from runtime shapes, so declaring dim 0 symbolic is enough for
+    ONNX Runtime (and TensorRT) to batch it.
+    """
+    model = onnx.load(str(source))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    del model.graph.output[1:]
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    # Shapes inferred for batch 1 would contradict the symbolic batch; ORT re-infers them.
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model)
+    atomic_write_bytes(Path(destination), model.SerializeToString())
+    return Path(destination)
+
+
+def onnx_input_shapes(path: Path) -> list[list[int | str]]:
+    """The input shapes of a loadable, valid ONNX file (symbolic dims as their names)."""
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means the file is unusable
+        raise ValueError(f"{path} is not a valid ONNX model: {exc}") from None
+    return [[dim.dim_value or dim.dim_param for dim in tensor.type.tensor_type.shape.dim] for tensor in model.graph.input]
+
+
+def square_size(shape: list[int | str], channels: int) -> int | None:
+    if len(shape) == 4 and shape[1] == channels and shape[2] == shape[3] and isinstance(shape[2], int):
+        return shape[2]
+    return None
+
+
+def _check_runs_batched(path: Path, inputs: list[tuple[int, ...]], output: tuple[int, ...]) -> None:
+    """Run a batch of 2 zeros (dim 0 must be dynamic) and check the first output's shape."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {tensor.name: np.zeros((2, *shape), np.float32) for tensor, shape in zip(session.get_inputs(), inputs)}
+    try:
+        result = session.run(None, feeds)[0]
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        raise ValueError(f"{path} does not run on a batch of 2 (dim 0 must be dynamic): {exc}") from None
+    if result.shape != (2, *output):
+        raise ValueError(f"{path}: output shape for a batch of 2 is {result.shape}, expected {(2, *output)}")
+
+
+def onnx_input_size(path: Path) -> int:
+    """Validate a network ONNX file for serving and return its square input size.
+
+    Refuses files that do not load, have the wrong signature, or fail to run a batch of 2.
+    """
+    shapes = onnx_input_shapes(path)
+    size = square_size(shapes[0], 3) if len(shapes) == 1 else None
+    if size is None:
+        raise ValueError(f"{path}: expected one input N×3×S×S with a fixed square size S, got {shapes}")
+    _check_runs_batched(path, [(3, size, size)], (1, size, size))
+    return size
+
+
+def refiner_sizes(path: Path) -> tuple[int, int]:
+    """Validate a served refiner ONNX file (RGB N×3×S×S, coarse output N×1×C×C → N×1×S×S); return (S, C)."""
+    shapes = onnx_input_shapes(path)
+    size, coarse = (square_size(shapes[0], 3), square_size(shapes[1], 1)) if len(shapes) == 2 else (None, None)
+    if size is None or coarse is None:
+        raise ValueError(f"{path}: a refiner takes N×3×S×S RGB and an N×1×C×C coarse output, got {shapes}")
+    _check_runs_batched(path, [(3, size, size), (1, coarse, coarse)], (1, size, size))
+    return size, coarse
+
+
+def standardise_io_names(path: Path, io: ModelIO) -> None:
+    """Name the file's tensors as the configs do (``network_input``/``network_output`` for a network):
+    a TensorRT plan's bindings keep the ONNX names, and Triton matches config names against them."""
+    model = onnx.load(str(path))
+    renames = {tensor.name: name for tensor, (name, _) in zip(model.graph.input, io.inputs)}
+    renames |= {tensor.name: name for tensor, (name, _) in zip(model.graph.output, io.outputs)}
+    for node in model.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for tensor in [*model.graph.input, *model.graph.output]:
+        tensor.name = renames.get(tensor.name, tensor.name)
+    atomic_write_bytes(path, model.SerializeToString())
+
+
+def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
+    """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names."""
+    target = workdir / "model.onnx"
+    if network == contract.DEFAULT_NETWORK:
+        make_batch_dynamic(onnx_path or fetch_u2netp(U2NETP_PATH), target)
+    elif checkpoint is not None:
+        from cvunet.model import load_checkpoint
+        from cvunet.export_onnx import export_onnx
+
+        export_onnx(load_checkpoint(checkpoint), target)
+    elif onnx_path is not None:
+        shutil.copyfile(onnx_path, target)
+    else:
+        raise ValueError(
+            "CV-UNet has no pretrained weights: pass --checkpoint (trained CV-UNet) or --onnx (its export); "
+            "an untrained network is never served"
+        )
+    standardise_io_names(target, network_io(onnx_input_size(target)))
+    return target
+
+
+def serving_refiner_onnx(refiner: Path, coarse_size: int, workdir: Path) -> tuple[Path, int]:
+    """Produce in ``workdir`` the refiner's served ONNX file from a checkpoint (exported as
+    cvunet.model.CoarseMaskRefiner, verified against PyTorch) or from such an export; return it and
+    its RGB input size."""
+    target = workdir / "refiner.onnx"
+    if refiner.suffix == ".onnx":
+        shutil.copyfile(refiner, target)
+    else:
+        from cvunet.model import CoarseMaskRefiner, load_checkpoint
+        from cvunet.export_onnx import export_onnx
+
+        export_onnx(CoarseMaskRefiner(load_checkpoint(refiner), coarse_size), target)
+    size, coarse = refiner_sizes(target)
+    if coarse != coarse_size:
+        raise ValueError(f"{refiner} expects a {coarse}² coarse output, the network gives {coarse_size}²")
+    standardise_io_names(target, refiner_io(size, coarse))
+    return target, size
+
+
+def configured_refiner_size(refiner: Path) -> int:
+    """The refiner's input size without exporting it (for a configs-only repository)."""
+    if refiner.suffix == ".onnx":
+        return refiner_sizes(refiner)[0]
+    import torch
+
+    return int(torch.load(refiner, map_location="cpu", weights_only=True)["config"]["input_size"])
+

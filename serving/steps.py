@@ -1,0 +1,189 @@
+"""The Triton python-backend steps of the ``matting`` ensembles: tensors in, tensors out, nothing else.
+
+Each ``model_repository/<step>/1/model.py`` re-exports one class from here as ``TritonPythonModel``.
+The image logic lives in :mod:`matting` (codec, options, networks, refine, compose). A bad request gets its own Triton error response with a message for the
+user; the other requests of the batch and the server carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from matting import contract
+from matting.codec import ImageError, decode_image, encode_image
+from matting.compose import compose
+from matting.networks import draft_size, network_spec, normalised_output, prepare_input
+from matting.options import OptionsError, OutputOptions
+from matting.refine import full_resolution_matte
+
+USER_ERRORS = (ImageError, OptionsError)
+
+
+def _parameters(config: dict) -> dict[str, str]:
+    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+
+
+def _error_response(exc: Exception, logger) -> pb_utils.InferenceResponse:
+    """User errors become INVALID_ARG (gRPC INVALID_ARGUMENT, HTTP 400); anything else is logged as INTERNAL."""
+    if isinstance(exc, USER_ERRORS):
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
+    logger.log_error(f"internal error: {exc!r}")
+    message = f"internal error while processing the image: {type(exc).__name__}: {exc}"
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL))
+
+
+def _optional_string(request, name: str) -> str | None:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    value = tensor.as_numpy().reshape(-1)
+    if value.size != 1:
+        raise OptionsError(f"{name} must hold exactly one value, got {value.size}")
+    item = value[0]
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _refiner_spec(parameters: dict[str, str]):
+    """The refiner's input preparation (a CV-UNet's), if this repository serves one."""
+    size = parameters.get("refiner_input_size")
+    return network_spec("cvunet", int(size)) if size else None
+
+
+class PreprocessStep:
+    """Encoded image bytes → network input (1×3×S×S), and the refiner's RGB input when the ensemble
+    asks for it; bad images are refused here.
+
+    Large JPEGs are decoded at reduced scale (the network sees 320²); postprocess decodes the full
+    image itself, which costs less than passing ~36 MB of pixels per 12-megapixel photo between steps.
+    """
+
+    def initialize(self, args):
+        self.logger = pb_utils.Logger
+        parameters = _parameters(json.loads(args["model_config"]))
+        self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+        self.refiner_spec = _refiner_spec(parameters)
+        self.draft = max(draft_size(spec) for spec in (self.spec, self.refiner_spec) if spec)
+
+    def execute(self, requests):
+        return [self._process(request) for request in requests]
+
+    def _process(self, request):
+        try:
+            encoded = pb_utils.get_input_tensor_by_name(request, contract.IMAGE).as_numpy()
+            if encoded.shape[0] != 1:
+                raise OptionsError(
+                    f"send one image per request (got a batch of {encoded.shape[0]}); the server batches requests itself"
+                )
+            image = decode_image(encoded[0].tobytes(), draft_size=self.draft)
+            outputs = [pb_utils.Tensor(contract.NETWORK_INPUT, prepare_input(image, self.spec)[np.newaxis])]
+            if self.refiner_spec and contract.REFINER_INPUT in request.requested_output_names():
+                outputs.append(pb_utils.Tensor(contract.REFINER_INPUT, prepare_input(image, self.refiner_spec)[np.newaxis]))
+            return pb_utils.InferenceResponse(output_tensors=outputs)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
+            return _error_response(exc, self.logger)
+
+
+def _fair_thread_count(config: dict) -> int:
+    """The cores divided among this model's instances: on 2 cores two single-threaded instances
+    give ~10% more throughput than one with two threads (measured; see README)."""
+    instances = sum(group.get("count", 1) for group in config.get("instance_group", [])) or 1
+    return max(1, (os.cpu_count() or 1) // instances)
+
+
+class OnnxNetworkStep:
+    """Runs a network's ONNX file with ONNX Runtime; concatenates whatever the scheduler batched.
+
+    The config's tensors are named as the file's (serving.repository makes sure of it)."""
+
+    def initialize(self, args):
+        import onnxruntime as ort
+
+        config = json.loads(args["model_config"])
+        parameters = _parameters(config)
+        model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(parameters.get("intra_op_threads", "0")) or _fair_thread_count(config)
+        options.inter_op_num_threads = 1
+        # Idle ORT threads otherwise spin and steal the cores the pre/post steps need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [tensor.name for tensor in self.session.get_inputs()]
+        self.output_names = [tensor.name for tensor in self.session.get_outputs()]
+
+    def execute(self, requests):
+        per_request = [
+            [pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in self.input_names] for request in requests
+        ]
+        feeds = {name: np.concatenate([inputs[index] for inputs in per_request]) for index, name in enumerate(self.input_names)}
+        outputs = self.session.run(self.output_names, feeds)
+        responses, start = [], 0
+        for inputs in per_request:
+            stop = start + len(inputs[0])
+            tensors = [
+                pb_utils.Tensor(name, np.ascontiguousarray(output[start:stop], dtype=np.float32))
+                for name, output in zip(self.output_names, outputs)
+            ]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            start = stop
+        return responses
+
+
+class PostprocessStep:
+    """Network output (or the refiner's matte) + encoded image → encoded result (rgba | alpha |
+    composite, png | webp) and the full-resolution matte, upsampled as the ``refine`` option asks."""
+
+    def initialize(self, args):
+        self.logger = pb_utils.Logger
+        parameters = _parameters(json.loads(args["model_config"]))
+        self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
+        self.refiner_spec = _refiner_spec(parameters)
+
+    def execute(self, requests):
+        return [self._process(request) for request in requests]
+
+    def _process(self, request):
+        try:
+            strings = {name: _optional_string(request, name) for name in contract.OPTION_INPUTS}
+            options = OutputOptions.parse(**strings)
+            refined = pb_utils.get_input_tensor_by_name(request, contract.REFINED_ALPHA)
+            if refined is not None:
+                if strings["refine"] and options.refine != "refiner":
+                    raise OptionsError(f"the {contract.REFINED_ENSEMBLE} model always refines with the refiner; "
+                                       f"send other refine modes to the {contract.ENSEMBLE} model")
+                matte, refine = normalised_output(refined.as_numpy()[0], self.refiner_spec), "refiner"
+            else:
+                if options.refine == "refiner":
+                    raise OptionsError(f"refine=refiner is served by the {contract.REFINED_ENSEMBLE} model" if self.refiner_spec
+                                       else "this server has no refiner: refine must be none, guided or closed-form")
+                network_output = pb_utils.get_input_tensor_by_name(request, contract.NETWORK_OUTPUT).as_numpy()[0]
+                matte, refine = normalised_output(network_output, self.spec), options.refine
+            background = _background(request, options)
+            image = decode_image(pb_utils.get_input_tensor_by_name(request, contract.IMAGE).as_numpy()[0].tobytes())
+            alpha = full_resolution_matte(image, matte, refine)
+            encoded = encode_image(compose(image, alpha, options, background), options.format)
+            return pb_utils.InferenceResponse(
+                output_tensors=[
+                    pb_utils.Tensor(contract.RESULT, np.frombuffer(encoded, dtype=np.uint8)[np.newaxis]),
+                    pb_utils.Tensor(contract.ALPHA, alpha[np.newaxis]),
+                ]
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
+            return _error_response(exc, self.logger)
+
+
+def _background(request, options: OutputOptions):
+    """The decoded background picture, when the request sends one (kind composite only)."""
+    tensor = pb_utils.get_input_tensor_by_name(request, contract.BACKGROUND_IMAGE)
+    if tensor is None:
+        return None
+    if options.kind != "composite":
+        raise OptionsError(f"a background image needs kind=composite, not kind={options.kind}")
+    try:
+        return decode_image(tensor.as_numpy()[0].tobytes())
+    except ImageError as exc:
+        raise ImageError(f"background image: {exc}") from None

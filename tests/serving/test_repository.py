@@ -1,0 +1,82 @@
+"""The generated repository: valid ModelConfig protobufs, consistent ensemble wiring, no drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from matting.contract import ENSEMBLE, REFINED_ENSEMBLE
+from matting.paths import MODEL_REPOSITORY
+from serving.repository import build_repository, read_config
+from serving.repository.onnx_files import onnx_input_size, refiner_sizes
+from tests.support import check_ensemble_wiring
+
+
+def test_committed_repository_is_what_the_builder_writes(tmp_path):
+    build_repository(tmp_path, "u2netp", with_weights=False)
+    generated = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file())
+    assert generated, "nothing generated"
+    for relative in generated:
+        assert (MODEL_REPOSITORY / relative).read_text() == (tmp_path / relative).read_text(), f"{relative} drifted: run `make export`"
+
+
+def test_default_repository_is_wired_consistently():
+    assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", "u2netp", "postprocess"]
+    assert check_ensemble_wiring(MODEL_REPOSITORY, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
+    network = read_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
+    assert network.model_warmup, "the network must warm up before the first user request"
+    assert list(network.input[0].dims) == [3, 320, 320]
+    refiner = read_config(MODEL_REPOSITORY / "refiner" / "config.pbtxt")
+    assert set(refiner.model_warmup[0].inputs) == {"refiner_input", "coarse_output"}
+
+
+@pytest.mark.parametrize("name", [ENSEMBLE, REFINED_ENSEMBLE])
+def test_optional_options_are_declared_optional(name):
+    ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
+    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"bg_image", "kind", "format", "bg_color", "foreground", "refine"}
+    assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
+
+
+def test_refiner_follows_u2netp_only(tmp_path):
+    build_repository(tmp_path, "u2netp", with_weights=False)
+    assert (tmp_path / "refiner").is_dir() and (tmp_path / REFINED_ENSEMBLE).is_dir()
+    build_repository(tmp_path, "u2netp", with_weights=False, refiner=None)
+    assert not (tmp_path / "refiner").exists() and not (tmp_path / REFINED_ENSEMBLE).exists(), "stale refiner left behind"
+    with pytest.raises(ValueError, match="cannot follow cvunet"):
+        build_repository(tmp_path, "cvunet", onnx_path=tmp_path / "unused.onnx", refiner=tmp_path / "other.pt")
+
+
+def test_cvunet_is_never_served_without_trained_weights(tmp_path):
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        build_repository(tmp_path, "cvunet")
+    assert not (tmp_path / ENSEMBLE).exists()
+
+
+def _write_model(path: Path, input_shape, output_shape, op: str = "Identity") -> Path:
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_onnx_validation_refuses_unusable_files(tmp_path):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(np.random.default_rng(0).bytes(256))
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        onnx_input_size(garbage)
+    wrong_channels = _write_model(tmp_path / "gray.onnx", ["batch", 1, 64, 64], ["batch", 1, 64, 64])
+    with pytest.raises(ValueError, match="N×3×S×S"):
+        onnx_input_size(wrong_channels)
+    rgb_out = _write_model(tmp_path / "rgb.onnx", ["batch", 3, 64, 64], ["batch", 3, 64, 64])
+    with pytest.raises(ValueError, match="output shape"):
+        onnx_input_size(rgb_out)
+    with pytest.raises(ValueError, match="a refiner takes"):
+        refiner_sizes(rgb_out)
