@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STATE := .state
 INSTALLED := $(VENV)/.installed
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-WEIGHTS := $(STATE)/weights/u2netp.onnx
+WEIGHTS := $(STATE)/weights/.verified
 SERVED_NETWORK := model_repository/u2netp/1/model.onnx
 REFINER := models/refiner/refiner.onnx
 
@@ -23,8 +23,10 @@ $(INSTALLED): requirements.txt
 	$(PY) -c 'import pymatting'  # compiles and caches pymatting's numba kernels once (~40 s)
 	touch $@
 
+# The published U²-Netp and U²-Net files (hash-checked), the sources of our PyTorch ports and exports.
 $(WEIGHTS): $(INSTALLED)
-	$(PY) -m serving.weights --dest $@
+	$(PY) -m serving.weights
+	touch $@
 
 $(SERVED_NETWORK): $(WEIGHTS) $(REFINER)
 	$(PY) -m serving.repository

@@ -33,7 +33,7 @@ from launch.triton import EmbeddedTriton
 from matting.codec import decode_image
 from matting.networks import network_spec, prepare_input
 from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
-from serving.weights import U2NETP_PATH
+from serving.weights import PINNED
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 SIZES = {"small": (640, 480), "large": (4000, 3000)}
@@ -81,7 +81,7 @@ def network_only(folder: Path) -> Row:
 
 def rembg(folder: Path, workdir: Path) -> Row:
     executable = ensure_rembg_venv(STATE_DIR)
-    result = run_rembg_p(executable, folder, workdir / "rembg-out", U2NETP_PATH, STATE_DIR)
+    result = run_rembg_p(executable, folder, workdir / "rembg-out", PINNED["u2netp"].path, STATE_DIR)
     return Row("rembg p -m u2netp", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"])
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.measure import PeakRss
 from matting.paths import STATE_DIR
-from serving.weights import WeightsError, fetch_u2netp, verify
+from serving.weights import PINNED, WeightsError, fetch_weights, verify
 
 REMBG_VERSION = "2.0.86"
 # rembg with onnxruntime, plus the packages its CLI imports on start-up. The rest of its `cli` extra
@@ -116,7 +116,7 @@ def prepare_u2net_home(rembg: Path, weights: Path, state_dir: Path) -> Path:
     rembg loads any existing file without hashing it, so the check against the md5 its download
     would enforce is done here: a mismatch means these are not rembg's u2netp weights.
     """
-    verify(weights)  # the project's pinned sha256
+    verify(weights, PINNED[MODEL])  # the project's pinned sha256
     home = Path(state_dir) / "bench" / "u2net-home"
     placed = home / "models" / MODEL / MODEL_FILE
     placed.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rembg = ensure_rembg_venv(STATE_DIR)
         with tempfile.TemporaryDirectory(prefix="rembg-baseline-") as scratch:
-            result = run_rembg_p(rembg, args.input_dir, Path(scratch) / "out", fetch_u2netp(), STATE_DIR)
+            result = run_rembg_p(rembg, args.input_dir, Path(scratch) / "out", fetch_weights(MODEL), STATE_DIR)
     except (RembgBaselineError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

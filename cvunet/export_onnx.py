@@ -1,11 +1,14 @@
-"""Export a CV-UNet to ONNX and prove the file matches PyTorch under ONNX Runtime.
+"""Export a CV-UNet, or a ported U²-Net / U²-Netp (cvunet.u2net), to ONNX and prove the file matches
+PyTorch under ONNX Runtime.
 
 The graph has one input ``input`` (N x C x S x S) and one output ``alpha`` (N x 1 x S x S) with a
 symbolic batch dimension ``batch`` and the spatial size fixed to ``config.input_size``, so Triton can
 batch requests while every layer keeps static shapes. A refiner exported for serving after a coarse
 network (``--coarse-size``, cvunet.model.CoarseMaskRefiner) has two inputs instead: ``rgb``
 (N x 3 x S x S) and ``coarse`` (N x 1 x C x C, the coarse network's raw output). The CV-UNet config
-travels inside the file as the metadata property ``cvunet_config`` (JSON) for the serving side to read.
+travels inside the file as the metadata property ``cvunet_config`` (JSON) for the serving side to read;
+a U²-Net export records ``network`` and the ``source_sha256`` of the published file its weights came
+from, and every export ``exported_by`` = ``cvunet.export_onnx``.
 
 Uses the torch.export-based exporter (``dynamo=True``), PyTorch's default and supported path; the
 legacy TorchScript exporter is deprecated and leaves the output's spatial dims symbolic.
@@ -32,12 +35,17 @@ import torch
 
 from matting.files import sibling_temp_path
 from cvunet.model import PRESETS, CoarseMaskRefiner, CVUNet, build_cvunet, count_parameters, load_checkpoint
+from cvunet.u2net import INPUT_SIZE as U2NET_INPUT_SIZE
+from cvunet.u2net import U2Net
+from matting.contract import EXPORTED_BY, SOURCE_SHA256
 
 INPUT_NAME = "input"
 REFINER_INPUT_NAMES = ("rgb", "coarse")
 OUTPUT_NAME = "alpha"
 BATCH_DIM_NAME = "batch"
 CONFIG_METADATA_KEY = "cvunet_config"
+#: Every export records who made it; a U²-Net port also the sha256 of the published file it came from.
+EXPORTER = "cvunet.export_onnx"
 MIN_OPSET = 18
 """The torch.export-based exporter emits opset 18 and newer; it cannot reliably convert down to 17."""
 TRACE_BATCH = 2
@@ -75,8 +83,11 @@ def sample_input(model: CVUNet, batch: int, seed: int) -> torch.Tensor:
     return torch.cat(channels, dim=1)
 
 
-def graph_inputs(model: CVUNet | CoarseMaskRefiner, batch: int, seed: int) -> dict[str, torch.Tensor]:
+def graph_inputs(model: CVUNet | CoarseMaskRefiner | U2Net, batch: int, seed: int) -> dict[str, torch.Tensor]:
     """Seeded example inputs by graph input name (a served refiner: RGB and a raw coarse output)."""
+    if isinstance(model, U2Net):
+        generator = torch.Generator().manual_seed(seed)
+        return {INPUT_NAME: torch.randn((batch, 3, U2NET_INPUT_SIZE, U2NET_INPUT_SIZE), generator=generator)}
     if isinstance(model, CoarseMaskRefiner):
         generator = torch.Generator().manual_seed(seed)
         size, coarse = model.config.input_size, model.coarse_size
@@ -85,7 +96,7 @@ def graph_inputs(model: CVUNet | CoarseMaskRefiner, batch: int, seed: int) -> di
     return {INPUT_NAME: sample_input(model, batch, seed)}
 
 
-def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner, onnx_path: Path, batch: int) -> float:
+def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner | U2Net, onnx_path: Path, batch: int) -> float:
     """Run the same seeded batch through PyTorch and ONNX Runtime (CPU) and return the largest difference."""
     device = next(model.parameters()).device
     inputs = graph_inputs(model, batch, seed=0)
@@ -98,8 +109,15 @@ def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner, onnx_path: Path, ba
     return float(np.max(np.abs(actual - expected)))
 
 
+def metadata(model: CVUNet | CoarseMaskRefiner | U2Net) -> dict[str, str]:
+    """What the file records about its origin: the exporter, and the CV-UNet config or the U²-Net source."""
+    if isinstance(model, U2Net):
+        return {EXPORTED_BY: EXPORTER, "network": model.name, SOURCE_SHA256: model.source_sha256 or ""}
+    return {EXPORTED_BY: EXPORTER, CONFIG_METADATA_KEY: json.dumps(dataclasses.asdict(model.config))}
+
+
 def export_onnx(
-    model: CVUNet | CoarseMaskRefiner, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
+    model: CVUNet | CoarseMaskRefiner | U2Net, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
 ) -> dict[str, Any]:
     """Export ``model`` (in eval mode) to ``out_path``, verify it, and return a report.
 
@@ -112,7 +130,6 @@ def export_onnx(
     if batch_verify < 1:
         raise ValueError(f"batch_verify must be >= 1, got {batch_verify}")
     out_path = Path(out_path)
-    config = model.config
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -133,7 +150,7 @@ def export_onnx(
                 external_data=False,
                 verbose=False,
             )
-        program.model.metadata_props[CONFIG_METADATA_KEY] = json.dumps(dataclasses.asdict(config))
+        program.model.metadata_props.update(metadata(model))
         program.save(tmp_path, external_data=False)
 
         onnx.checker.check_model(str(tmp_path), full_check=True)
@@ -157,8 +174,8 @@ def export_onnx(
         "opset": exported_opset,
         "max_abs_diff": max_abs_diff,
         "verified_batch": batch_verify,
-        "input_size": config.input_size,
-        "in_channels": config.in_channels,
+        "input_size": trace_inputs[INPUT_NAME].shape[-1] if INPUT_NAME in trace_inputs else model.config.input_size,
+        "in_channels": trace_inputs[INPUT_NAME].shape[1] if INPUT_NAME in trace_inputs else model.config.in_channels,
         "parameters": count_parameters(model),
     }
 

@@ -32,6 +32,10 @@ REFINER_INPUT = "refiner_input"
 COARSE_OUTPUT = "coarse_output"
 REFINED_ALPHA = "refined_alpha"
 
+# What a served ONNX file records about its origin (metadata properties written by cvunet.export_onnx).
+EXPORTED_BY = "exported_by"
+SOURCE_SHA256 = "source_sha256"
+
 #: Files the clients and the dashboard treat as images (any case); the server decodes what Pillow reads.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 

@@ -2,7 +2,7 @@
 
 Each servable network has a :class:`NetworkSpec`; the Triton steps look it up by the name written
 into their config, so preprocessing and postprocessing always match the network actually served.
-U²-Netp is prepared exactly as rembg prepares it (LANCZOS to 320², divide by the image maximum,
+U²-Netp and U²-Net are prepared exactly as rembg prepares them (LANCZOS to 320², divide by the image maximum,
 ImageNet mean/std computed in float64, min–max normalised output) so our mattes match rembg's.
 """
 
@@ -31,6 +31,7 @@ class NetworkSpec:
 
 NETWORKS = {
     "u2netp": NetworkSpec(name="u2netp", input_size=320, scaling="max", output="minmax"),
+    "u2net": NetworkSpec(name="u2net", input_size=320, scaling="max", output="minmax"),
     "cvunet": NetworkSpec(name="cvunet", input_size=512, scaling="unit", output="sigmoid"),
 }
 

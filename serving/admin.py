@@ -19,8 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 from matting import contract
 from serving.repository import build_repository, repository_settings, served_network
-from serving.repository.onnx_files import onnx_input_size, serving_onnx
-from serving.weights import sha256_of
+from serving.repository.onnx_files import onnx_input_size
 
 #: The largest network file an upload may be: a full CV-UNet checkpoint is ~190 MB.
 MODEL_IMPORT_MAX_MB = 1024
@@ -128,8 +127,9 @@ def restore_default(repository: Path, control: triton_grpc.InferenceServerClient
     return str(install_network(repository, control, contract.DEFAULT_NETWORK))
 
 
-def served_sha256_of(pinned: Path) -> str:
-    """The sha256 of what ``build_repository`` serves for the pinned U²-Netp file (deterministic), to
-    tell whether the served file was built from the pin."""
-    with tempfile.TemporaryDirectory() as workdir:
-        return sha256_of(serving_onnx(contract.DEFAULT_NETWORK, Path(pinned), None, Path(workdir)))
+def served_source(served: Path) -> str | None:
+    """The sha256 of the published file a served export was ported from (its ONNX metadata), if any."""
+    import onnx
+
+    model = onnx.load(str(served), load_external_data=False)
+    return {prop.key: prop.value for prop in model.metadata_props}.get(contract.SOURCE_SHA256)

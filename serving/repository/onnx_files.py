@@ -1,5 +1,6 @@
 """The ONNX files a repository serves: checked (loads, right signature, runs a batch of 2), named as
-the configs name their tensors, and produced from the pinned U²-Netp, a CV-UNet checkpoint or an export.
+the configs name their tensors, and produced by our exporter from the U²-Net family's PyTorch ports
+or a CV-UNet checkpoint (or copied from an export of one).
 """
 
 from __future__ import annotations
@@ -10,28 +11,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from matting import contract
 from matting.files import atomic_write_bytes
 from serving.repository.configs import ModelIO, network_io, refiner_io
-from serving.weights import U2NETP_PATH, fetch_u2netp
-
-
-def make_batch_dynamic(source: Path, destination: Path) -> Path:
-    """The pinned U²-Netp for Triton: dynamic batch, one output.
-
-    The published file fixes batch 1 and exposes seven side outputs; only the fused first output is the
-    matte. Its resizes take their sizes from runtime shapes, so declaring dim 0 symbolic is enough for
-    ONNX Runtime (and TensorRT) to batch it.
-    """
-    model = onnx.load(str(source))
-    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
-    del model.graph.output[1:]
-    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
-    # Shapes inferred for batch 1 would contradict the symbolic batch; ORT re-infers them.
-    del model.graph.value_info[:]
-    onnx.checker.check_model(model)
-    atomic_write_bytes(Path(destination), model.SerializeToString())
-    return Path(destination)
+from serving.weights import PINNED, pretrained_checkpoint, sha256_of
 
 
 def onnx_input_shapes(path: Path) -> list[list[int | str]]:
@@ -102,10 +84,23 @@ def standardise_io_names(path: Path, io: ModelIO) -> None:
 
 
 def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
-    """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names."""
+    """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names.
+
+    U²-Net and U²-Netp are served as our export of their PyTorch ports (cvunet.u2net), from the pinned
+    weights, or with ``onnx_path`` from another copy of the published file; CV-UNet from a checkpoint
+    (exported here) or an export of one.
+    """
     target = workdir / "model.onnx"
-    if network == contract.DEFAULT_NETWORK:
-        make_batch_dynamic(onnx_path or fetch_u2netp(U2NETP_PATH), target)
+    if network in PINNED:
+        from cvunet.export_onnx import export_onnx
+        from cvunet.u2net import U2Net, load_pretrained, port_onnx_weights
+
+        if onnx_path is not None:
+            model = port_onnx_weights(U2Net(network), onnx_path)
+            model.source_sha256 = sha256_of(onnx_path)
+        else:
+            model = load_pretrained(pretrained_checkpoint(network))
+        export_onnx(model, target)
     elif checkpoint is not None:
         from cvunet.model import load_checkpoint
         from cvunet.export_onnx import export_onnx

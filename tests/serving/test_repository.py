@@ -9,10 +9,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from matting.contract import ENSEMBLE, REFINED_ENSEMBLE
+from matting.contract import ENSEMBLE, EXPORTED_BY, REFINED_ENSEMBLE, SOURCE_SHA256
 from matting.paths import MODEL_REPOSITORY
 from serving.repository import build_repository, read_config
 from serving.repository.onnx_files import onnx_input_size, refiner_sizes
+from serving.weights import PINNED
 from tests.support import check_ensemble_wiring
 
 
@@ -80,3 +81,11 @@ def test_onnx_validation_refuses_unusable_files(tmp_path):
         onnx_input_size(rgb_out)
     with pytest.raises(ValueError, match="a refiner takes"):
         refiner_sizes(rgb_out)
+
+
+def test_the_served_network_is_our_export_of_the_pinned_weights():
+    served = onnx.load(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"))
+    metadata = {prop.key: prop.value for prop in served.metadata_props}
+    assert served.producer_name == "pytorch", "exported from our PyTorch port, not the published file"
+    assert metadata[EXPORTED_BY] == "cvunet.export_onnx"
+    assert metadata[SOURCE_SHA256] == PINNED["u2netp"].sha256

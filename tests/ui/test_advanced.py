@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from serving.weights import U2NETP_SHA256
+from serving.weights import PINNED
 from tests.support import repository_snapshot
 
 ADVANCED_TAB = 3
+U2NETP_SHA256 = PINNED["u2netp"].sha256
 
 def test_advanced_tab_shows_server_models_weights_and_environment(app_test):
     tab = app_test.tabs[ADVANCED_TAB]
@@ -19,7 +20,7 @@ def test_advanced_tab_shows_server_models_weights_and_environment(app_test):
     assert models.loc["matting", "Backend / platform"] == "ensemble"
     assert models.loc["u2netp", "Instances"] == "2"
     assert any(U2NETP_SHA256 in success.value and "matches the pinned" in success.value for success in tab.success)
-    assert "The served file is the pinned U²-Netp with a dynamic batch dimension." in [success.value for success in tab.success]
+    assert "The served file is our export of u2netp, ported from the pinned file." in [success.value for success in tab.success]
     environment = dict(tab.dataframe[1].value.values.tolist())
     assert "CPUExecutionProvider" in environment["ONNX Runtime providers"]
     assert environment["Triton server"] == "2.51.0"

@@ -26,13 +26,13 @@ from serving.admin import (
     ModelImportError,
     import_network,
     restore_default,
-    served_sha256_of,
+    served_source,
     server_reason,
 )
 from serving.environment import accelerator_report
 from serving.repository import served_network
 from serving.triton_metrics import parse_metrics
-from serving.weights import U2NETP_PATH, U2NETP_SHA256, WeightsError, fetch_u2netp, sha256_of
+from serving.weights import PINNED, WeightsError, fetch_weights, sha256_of
 from ui.context import clear_served_model
 
 STRINGS = {
@@ -54,11 +54,11 @@ STRINGS = {
         "weights_missing": "The served network file {path} is missing: restore the default below.",
         "weights_file": "Served file: `{path}` ({size_mb:.1f} MB)",
         "weights_sha256": "sha256 `{sha256}`",
-        "pinned_source_ok": "The U²-Netp source `{path}` matches the pinned sha256 `{sha256}`.",
-        "pinned_source_bad": "The U²-Netp source `{path}` has sha256 `{actual}`, not the pinned `{sha256}`: use “Download / verify” below.",
-        "pinned_source_missing": "The pinned U²-Netp source `{path}` is missing: use “Download / verify” below.",
-        "served_from_pin": "The served file is the pinned U²-Netp with a dynamic batch dimension.",
-        "served_not_from_pin": "The served file is not built from the pinned U²-Netp: restore the default below.",
+        "pinned_source_ok": "The {network} source `{path}` matches the pinned sha256 `{sha256}`.",
+        "pinned_source_bad": "The {network} source `{path}` has sha256 `{actual}`, not the pinned `{sha256}`: use “Download / verify” below.",
+        "pinned_source_missing": "The pinned {network} source `{path}` is missing: use “Download / verify” below.",
+        "served_from_pin": "The served file is our export of {network}, ported from the pinned file.",
+        "served_not_from_pin": "The served file is not our export of the pinned {network}: restore the default below.",
         "models_heading": "Models",
         "fetch_default": "Download / verify default model (U²-Netp)",
         "fetching": "Fetching and verifying the pinned U²-Netp weights…",
@@ -118,11 +118,11 @@ STRINGS = {
         "weights_missing": "服务的网络文件 {path} 不存在：请在下方恢复默认模型。",
         "weights_file": "服务文件：`{path}`（{size_mb:.1f} MB）",
         "weights_sha256": "sha256 `{sha256}`",
-        "pinned_source_ok": "U²-Netp 源文件 `{path}` 与固定的 sha256 `{sha256}` 一致。",
-        "pinned_source_bad": "U²-Netp 源文件 `{path}` 的 sha256 为 `{actual}`，与固定值 `{sha256}` 不符：请使用下方的“下载 / 校验”。",
-        "pinned_source_missing": "固定的 U²-Netp 源文件 `{path}` 不存在：请使用下方的“下载 / 校验”。",
-        "served_from_pin": "服务文件由固定的 U²-Netp 生成（批维度已设为动态）。",
-        "served_not_from_pin": "服务文件并非由固定的 U²-Netp 生成：请在下方恢复默认模型。",
+        "pinned_source_ok": "{network} 源文件 `{path}` 与固定的 sha256 `{sha256}` 一致。",
+        "pinned_source_bad": "{network} 源文件 `{path}` 的 sha256 为 `{actual}`，与固定值 `{sha256}` 不符：请使用下方的“下载 / 校验”。",
+        "pinned_source_missing": "固定的 {network} 源文件 `{path}` 不存在：请使用下方的“下载 / 校验”。",
+        "served_from_pin": "服务文件是本项目从固定的 {network} 权重移植并导出的模型。",
+        "served_not_from_pin": "服务文件并非由固定的 {network} 权重导出：请在下方恢复默认模型。",
         "models_heading": "模型管理",
         "fetch_default": "下载 / 校验默认模型（U²-Netp）",
         "fetching": "正在获取并校验固定版本的 U²-Netp 权重…",
@@ -187,8 +187,9 @@ def _cached_sha256(path: Path) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _served_sha256_of_pinned(source: str, mtime_ns: int) -> str:
-    return served_sha256_of(Path(source))
+def _served_source(path: str, mtime_ns: int) -> str | None:
+    """Reading a 176 MB ONNX file on every rerun is too slow: the modification time keys the cache."""
+    return served_source(Path(path))
 
 
 @st.cache_data(show_spinner=False)
@@ -271,20 +272,21 @@ def _weights_section(settings, say) -> None:
     served_sha256 = _cached_sha256(served)
     st.markdown(say("weights_file", path=served, size_mb=served.stat().st_size / 1e6))
     st.markdown(say("weights_sha256", sha256=served_sha256))
-    if network != contract.DEFAULT_NETWORK:
+    pin = PINNED.get(network)
+    if pin is None:
         return
-    if not U2NETP_PATH.exists():
-        st.warning(say("pinned_source_missing", path=U2NETP_PATH))
+    if not pin.path.exists():
+        st.warning(say("pinned_source_missing", network=network, path=pin.path))
         return
-    source_sha256 = _cached_sha256(U2NETP_PATH)
-    if source_sha256 != U2NETP_SHA256:
-        st.warning(say("pinned_source_bad", path=U2NETP_PATH, actual=source_sha256, sha256=U2NETP_SHA256))
+    source_sha256 = _cached_sha256(pin.path)
+    if source_sha256 != pin.sha256:
+        st.warning(say("pinned_source_bad", network=network, path=pin.path, actual=source_sha256, sha256=pin.sha256))
         return
-    st.success(say("pinned_source_ok", path=U2NETP_PATH, sha256=U2NETP_SHA256))
-    if _served_sha256_of_pinned(str(U2NETP_PATH), U2NETP_PATH.stat().st_mtime_ns) == served_sha256:
-        st.success(say("served_from_pin"))
+    st.success(say("pinned_source_ok", network=network, path=pin.path, sha256=pin.sha256))
+    if _served_source(str(served), served.stat().st_mtime_ns) == pin.sha256:
+        st.success(say("served_from_pin", network=network))
     else:
-        st.warning(say("served_not_from_pin"))
+        st.warning(say("served_not_from_pin", network=network))
 
 
 def _models_section(context, control, say) -> None:
@@ -296,7 +298,7 @@ def _models_section(context, control, say) -> None:
     if st.button(say("fetch_default"), key="advanced_fetch_default"):
         with st.spinner(say("fetching")):
             try:
-                path = fetch_u2netp()
+                path = fetch_weights(contract.DEFAULT_NETWORK)
             except (WeightsError, OSError) as exc:
                 st.error(say("fetch_failed", reason=exc))
             else:
