@@ -7,7 +7,7 @@ STATE := .state
 INSTALLED := $(VENV)/.installed
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 WEIGHTS := $(STATE)/weights/.verified
-SERVED_NETWORK := model_repository/u2netp/1/model.onnx
+SERVED_NETWORK := model_repository/u2net/1/model.onnx
 REFINER := models/refiner/refiner.onnx
 
 # make export NETWORK=cvunet CHECKPOINT=path/to/checkpoint.pt   (or ONNX=path/to/model.onnx)
@@ -71,4 +71,4 @@ compose-down:
 	docker compose down
 
 clean:
-	rm -rf $(STATE) $(SERVED_NETWORK) test-artifacts
+	rm -rf $(STATE) model_repository/*/1/model.onnx test-artifacts

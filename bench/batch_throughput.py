@@ -4,10 +4,10 @@
 
 Everything runs in one process tree on this machine, on the same folders of photos made from the
 shared fixture (cropped and resized: ~0.3 MP and 12 MP, no datasets in git), with the same verified
-U²-Netp weights. Rows per size:
-  1. network only — ONNX Runtime in-process at batch 1, preprocessed inputs: the machine's limit;
-  2. rembg p -m u2netp — installed in its own venv, pointed at our weights file;
-  3. ours — client.batch → embedded Triton ensemble, at concurrency 1, 2, 4 and 8.
+weights. Rows per size and model (U²-Netp, U²-Net):
+  1. network only — ONNX Runtime in-process at batch 1 on the served file, preprocessed inputs: the machine's limit;
+  2. rembg p -m <model> — installed in its own venv, pointed at our pinned weights file;
+  3. ours — client.batch -m <model> → embedded Triton ensemble, at concurrency 1, 2, 4 and 8.
 Columns: images/s, p50/p95 per-image latency, peak RSS of the serving processes, ours/rembg and
 ours/limit. A benchmark, not a test: nothing here asserts.
 """
@@ -33,7 +33,7 @@ from launch.triton import EmbeddedTriton
 from matting.codec import decode_image
 from matting.networks import network_spec, prepare_input
 from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
-from serving.weights import PINNED
+from matting.options import OutputOptions
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 SIZES = {"small": (640, 480), "large": (4000, 3000)}
@@ -62,9 +62,9 @@ def make_photos(folder: Path, size: tuple[int, int], count: int) -> Path:
     return folder
 
 
-def network_only(folder: Path) -> Row:
-    spec = network_spec("u2netp")
-    session = ort.InferenceSession(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+def network_only(folder: Path, model: str) -> Row:
+    spec = network_spec(model)
+    session = ort.InferenceSession(str(MODEL_REPOSITORY / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     inputs = [prepare_input(decode_image(path.read_bytes()), spec)[np.newaxis] for path in sorted(folder.iterdir())]
     session.run(None, {name: inputs[0]})
@@ -79,31 +79,31 @@ def network_only(folder: Path) -> Row:
     return Row("network only (ORT, batch 1)", len(inputs) / elapsed, *percentiles(latencies), rss.peak_mb)
 
 
-def rembg(folder: Path, workdir: Path) -> Row:
+def rembg(folder: Path, workdir: Path, model: str) -> Row:
     executable = ensure_rembg_venv(STATE_DIR)
-    result = run_rembg_p(executable, folder, workdir / "rembg-out", PINNED["u2netp"].path, STATE_DIR)
-    return Row("rembg p -m u2netp", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"])
+    result = run_rembg_p(executable, folder, workdir / f"rembg-{model}-out", STATE_DIR, model)
+    return Row(f"rembg p -m {model}", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"])
 
 
-def ours(folder: Path, workdir: Path, concurrency: int, server: EmbeddedTriton) -> Row:
-    settings = BatchSettings(concurrency=concurrency, overwrite=True)
-    output = workdir / f"ours-{concurrency}"
+def ours(folder: Path, workdir: Path, concurrency: int, server: EmbeddedTriton, model: str) -> Row:
+    settings = BatchSettings(OutputOptions(model=model), concurrency=concurrency, overwrite=True)
+    output = workdir / f"ours-{model}-{concurrency}"
     run_batch(folder, output, server.grpc_url, settings=settings, progress=False)  # warm-up pass
     with PeakRss(server.process.pid) as rss:
         report = run_batch(folder, output, server.grpc_url, settings=settings, progress=False)
     latencies = [outcome.ms for outcome in report.outcomes if outcome.status == "ok"]
     if report.counts["failed"]:
         raise RuntimeError(f"{report.counts['failed']} files failed: {report.outcomes}")
-    return Row(f"ours, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies), rss.peak_mb)
+    return Row(f"ours -m {model}, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies), rss.peak_mb)
 
 
 def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -> None:
     print(f"\n{title}")
-    header = f"{'pipeline':<30}{'images/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'peak RSS MB':>13}{'vs rembg':>10}{'vs limit':>10}"
+    header = f"{'pipeline':<36}{'images/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'peak RSS MB':>13}{'vs rembg':>10}{'vs limit':>10}"
     print(header + "\n" + "-" * len(header))
     for row in rows:
         versus_rembg = f"{row.images_per_s / baseline.images_per_s:.2f}×" if baseline else "-"
-        print(f"{row.label:<30}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>13.0f}"
+        print(f"{row.label:<36}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>13.0f}"
               f"{versus_rembg:>10}{row.images_per_s / limit.images_per_s:>9.0%} ")
 
 
@@ -111,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=16, help="photos per size")
     parser.add_argument("--sizes", default="small,large", help="comma-separated: small (640×480), large (4000×3000)")
+    parser.add_argument("--models", default="u2netp,u2net", help="comma-separated: u2netp, u2net")
     parser.add_argument("--skip-rembg", action="store_true")
     args = parser.parse_args()
     server = EmbeddedTriton(MODEL_REPOSITORY, ports=Ports.free()).start()
@@ -120,12 +121,13 @@ def main() -> None:
             for size_name in args.sizes.split(","):
                 width, height = SIZES[size_name]
                 folder = make_photos(workdir / size_name / "in", (width, height), args.count)
-                limit = network_only(folder)
-                baseline = None if args.skip_rembg else rembg(folder, workdir / size_name)
-                rows = [limit] + ([baseline] if baseline else [])
-                rows += [ours(folder, workdir / size_name, concurrency, server) for concurrency in CONCURRENCY]
-                title = f"{args.count} photos of {width}×{height} ({width * height / 1e6:.1f} MP)"
-                print_table(title, rows, limit, baseline)
+                for model in args.models.split(","):
+                    limit = network_only(folder, model)
+                    baseline = None if args.skip_rembg else rembg(folder, workdir / size_name, model)
+                    rows = [limit] + ([baseline] if baseline else [])
+                    rows += [ours(folder, workdir / size_name, concurrency, server, model) for concurrency in CONCURRENCY]
+                    title = f"{model}: {args.count} photos of {width}×{height} ({width * height / 1e6:.1f} MP)"
+                    print_table(title, rows, limit, baseline)
     finally:
         server.stop()
 

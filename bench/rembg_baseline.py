@@ -1,6 +1,6 @@
-"""Baseline: the real ``rembg p -m u2netp IN_DIR OUT_DIR`` on a folder, with our U²-Netp weights.
+"""Baseline: the real ``rembg p -m u2netp|u2net IN_DIR OUT_DIR`` on a folder, with our pinned weights.
 
-    .venv/bin/python -m bench.rembg_baseline IN_DIR      (prints the measurements as JSON)
+    .venv/bin/python -m bench.rembg_baseline IN_DIR [--model u2net]     (prints the measurements as JSON)
 
 rembg lives in its own virtualenv (it needs numpy 2; the project's .venv keeps numpy 1.26). It is
 given a model home holding our verified weights file and an unreachable proxy, so it downloads
@@ -51,19 +51,20 @@ REMBG_REQUIREMENTS = [
     "fastapi==0.128.8",
     "uvicorn==0.40.0",
 ]
-MODEL = "u2netp"
-MODEL_FILE = f"{MODEL}.onnx"
+#: rembg's session class for each model it is benchmarked with.
+SESSIONS = {"u2netp": "u2netp.U2netpSession", "u2net": "u2net.U2netSession"}
 # Any HTTP(S) request rembg or pooch makes goes through this proxy: nothing listens there, so it is refused.
 UNREACHABLE_PROXY = "http://127.0.0.1:9"
 
-# Asks the installed rembg which file it would load for u2netp and which md5 its download checks.
-RESOLVE_PROBE = f"""
-import inspect, json, re
-from rembg.sessions.u2netp import U2netpSession
-print(json.dumps({{
-    "resolved": U2netpSession.resolve_existing("{MODEL_FILE}"),
-    "md5": re.findall(r"md5:([0-9a-f]{{32}})", inspect.getsource(U2netpSession.download_models)),
-}}))
+# Asks the installed rembg which file it would load for a model and which md5 its download checks.
+RESOLVE_PROBE = """
+import importlib, inspect, json, re, sys
+module, name = sys.argv[1].rsplit(".", 1)
+session = getattr(importlib.import_module(f"rembg.sessions.{module}"), name)
+print(json.dumps({
+    "resolved": session.resolve_existing(sys.argv[2]),
+    "md5": re.findall(r"md5:([0-9a-f]{32})", inspect.getsource(session.download_models)),
+}))
 """
 
 
@@ -110,15 +111,15 @@ def offline_env(u2net_home: Path) -> dict[str, str]:
     return env
 
 
-def prepare_u2net_home(rembg: Path, weights: Path, state_dir: Path) -> Path:
-    """Put our weights where rembg looks for u2netp and prove rembg will load exactly that file.
+def prepare_u2net_home(rembg: Path, weights: Path, state_dir: Path, model: str = "u2netp") -> Path:
+    """Put our weights where rembg looks for ``model`` and prove rembg will load exactly that file.
 
     rembg loads any existing file without hashing it, so the check against the md5 its download
-    would enforce is done here: a mismatch means these are not rembg's u2netp weights.
+    would enforce is done here: a mismatch means these are not rembg's weights for that model.
     """
-    verify(weights, PINNED[MODEL])  # the project's pinned sha256
+    verify(weights, PINNED[model])  # the project's pinned sha256
     home = Path(state_dir) / "bench" / "u2net-home"
-    placed = home / "models" / MODEL / MODEL_FILE
+    placed = home / "models" / model / f"{model}.onnx"
     placed.parent.mkdir(parents=True, exist_ok=True)
     if not (placed.exists() and placed.samefile(weights)):
         placed.unlink(missing_ok=True)
@@ -126,21 +127,21 @@ def prepare_u2net_home(rembg: Path, weights: Path, state_dir: Path) -> Path:
             os.link(weights, placed)
         except OSError:  # another filesystem, or links not allowed
             shutil.copyfile(weights, placed)
-    probe = json.loads(_run_or_raise([str(rembg.parent / "python"), "-c", RESOLVE_PROBE],
-                                     "asking rembg where it finds u2netp", env=offline_env(home)))
+    probe = json.loads(_run_or_raise([str(rembg.parent / "python"), "-c", RESOLVE_PROBE, SESSIONS[model], placed.name],
+                                     f"asking rembg where it finds {model}", env=offline_env(home)))
     if probe["resolved"] is None or not Path(probe["resolved"]).samefile(placed):
         raise RembgBaselineError(f"rembg {REMBG_VERSION} would load {probe['resolved']}, not {placed}")
     ours = hashlib.md5(placed.read_bytes()).hexdigest()
     if probe["md5"] != [ours]:
         placed.unlink()
         raise RembgBaselineError(
-            f"{weights} has md5 {ours} but rembg {REMBG_VERSION} expects {probe['md5']} for {MODEL}: "
+            f"{weights} has md5 {ours} but rembg {REMBG_VERSION} expects {probe['md5']} for {model}: "
             "not the same weights, refusing to benchmark")
     return home
 
 
-def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, weights: Path, state_dir: Path) -> dict:
-    """Run `rembg p -m u2netp input_dir output_dir` once and measure it.
+def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, state_dir: Path, model: str = "u2netp") -> dict:
+    """Run `rembg p -m <model> input_dir output_dir` once, with our pinned weights, and measure it.
 
     `images_per_s` is the steady-state rate, (n-1) / (last - first output completion), which leaves
     out rembg's import and model load; `images_per_s_with_startup` is n / wall_s. Latencies are the
@@ -152,8 +153,8 @@ def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, weights: Path, s
         raise RembgBaselineError(f"{input_dir} holds {len(inputs)} files; steady-state timing needs at least 2")
     if Path(output_dir).exists() and any(Path(output_dir).iterdir()):
         raise RembgBaselineError(f"{output_dir} is not empty; rembg would skip images whose output exists")
-    env = offline_env(prepare_u2net_home(rembg, weights, state_dir))
-    command = [str(rembg), "p", "-m", MODEL, str(input_dir), str(output_dir)]  # no -w: exits when done
+    env = offline_env(prepare_u2net_home(rembg, fetch_weights(model), state_dir, model))
+    command = [str(rembg), "p", "-m", model, str(input_dir), str(output_dir)]  # no -w: exits when done
     with tempfile.TemporaryFile("w+") as log:
         started_ns = time.time_ns()
         started = time.perf_counter()
@@ -173,7 +174,7 @@ def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, weights: Path, s
     steady_s = (done_ns[-1] - done_ns[0]) / 1e9
     return {
         "rembg_version": REMBG_VERSION,
-        "model": MODEL,
+        "model": model,
         "images": len(outputs),
         "wall_s": round(wall_s, 3),
         "first_output_s": round((done_ns[0] - started_ns) / 1e9, 3),
@@ -186,13 +187,14 @@ def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, weights: Path, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Time the real `rembg p -m u2netp` on a folder of images.")
+    parser = argparse.ArgumentParser(description="Time the real `rembg p -m MODEL` on a folder of images.")
     parser.add_argument("input_dir", type=Path, help="folder holding only images")
+    parser.add_argument("--model", choices=sorted(SESSIONS), default="u2netp")
     args = parser.parse_args(argv)
     try:
         rembg = ensure_rembg_venv(STATE_DIR)
         with tempfile.TemporaryDirectory(prefix="rembg-baseline-") as scratch:
-            result = run_rembg_p(rembg, args.input_dir, Path(scratch) / "out", fetch_weights(MODEL), STATE_DIR)
+            result = run_rembg_p(rembg, args.input_dir, Path(scratch) / "out", STATE_DIR, args.model)
     except (RembgBaselineError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -30,7 +30,8 @@ from launch.options import Ports
 from launch.triton import EmbeddedTriton
 from matting.codec import decode_image, encode_image
 from matting.compose import compose
-from matting.options import REFINE_MODES, OutputOptions
+from matting.contract import DEFAULT_NETWORK
+from matting.options import MODELS, REFINE_MODES, OutputOptions
 from matting.networks import alpha_from_output, network_spec, prepare_input
 from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES
 from serving.repository import RepositorySettings, build_repository
@@ -59,11 +60,11 @@ def start(repository: Path) -> EmbeddedTriton:
     return EmbeddedTriton(repository, ports=Ports.free()).start()
 
 
-def latency_table(repeats: int) -> None:
-    spec = network_spec("u2netp")
-    session = ort.InferenceSession(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+def latency_table(repeats: int, model: str) -> None:
+    spec = network_spec(model)
+    session = ort.InferenceSession(str(MODEL_REPOSITORY / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    options = OutputOptions()
+    options = OutputOptions(model=model)
 
     def in_process(data: bytes) -> bytes:
         image = decode_image(data)
@@ -71,7 +72,7 @@ def latency_table(repeats: int) -> None:
         return encode_image(compose(image, alpha_from_output(output, spec, image.size), options), options.format)
 
     server = start(MODEL_REPOSITORY)
-    print(f"\nLatency, one request at a time ({repeats} runs each; ms, median / p95)")
+    print(f"\nLatency of {model}, one request at a time ({repeats} runs each; ms, median / p95)")
     print(f"{'image':<22}{'network only (ORT)':>20}{'in-process pipeline':>22}{'Triton ensemble gRPC':>23}{'ensemble / in-process':>24}")
     try:
         with MattingClient(server.grpc_url) as client:
@@ -79,10 +80,11 @@ def latency_table(repeats: int) -> None:
                 network_input = prepare_input(decode_image(data), spec)[np.newaxis]
                 model = percentiles(timed(lambda: session.run(None, {name: network_input}), repeats))
                 local = percentiles(timed(lambda: in_process(data), repeats))
-                served = percentiles(timed(lambda: client.remove_background(data), repeats))
+                served = percentiles(timed(lambda: client.remove_background(data, options), repeats))
                 print(f"{label:<22}{model[0]:>11.0f} / {model[1]:<6.0f}{local[0]:>13.0f} / {local[1]:<6.0f}"
                       f"{served[0]:>14.0f} / {served[1]:<6.0f}{served[0] / local[0]:>19.2f}×")
-            refine_table(client, repeats)
+            if model == DEFAULT_NETWORK:
+                refine_table(client, repeats)
     finally:
         server.stop()
 
@@ -107,11 +109,11 @@ def throughput_table(requests: int, concurrency: int) -> None:
         "2 network instances × all cores each": replace(RepositorySettings(), intra_op_threads=os.cpu_count() or 1),
     }
     data = FIXTURE.read_bytes()
-    print(f"\nThroughput, {requests} fixture requests with {concurrency} in flight (images/s; higher is better)")
+    print(f"\nThroughput of u2netp, {requests} fixture requests with {concurrency} in flight (images/s; higher is better)")
     baseline = None
     for label, settings in candidates.items():
         with tempfile.TemporaryDirectory() as directory:
-            repository = build_repository(Path(directory), "u2netp", settings=settings)
+            repository = build_repository(Path(directory), "u2netp", settings=settings, alongside=())
             server = start(repository)
             try:
                 with MattingClient(server.grpc_url) as client:
@@ -132,7 +134,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    latency_table(args.repeats)
+    for model in MODELS:
+        latency_table(args.repeats, model)
     throughput_table(args.requests, args.concurrency)
 
 

@@ -7,10 +7,12 @@ import argparse
 from pathlib import Path
 
 from matting.contract import DEFAULT_TRITON_URLS
-from matting.options import FORMATS, REFINE_MODES, OutputOptions
+from matting.options import FORMATS, MODELS, REFINE_MODES, OutputOptions
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--model", help=f"the network, as rembg's -m: {' | '.join(MODELS)} (u2netp: fast; u2net: "
+                                              "quality; default: the server's, see README)")
     parser.add_argument("--alpha-only", action="store_true", help="write the grayscale matte instead of the cut-out")
     parser.add_argument("--bg-color", help="composite on this colour ('#RRGGBB', 'white', 'R,G,B') instead of transparency")
     parser.add_argument("--bg-image", type=Path, help="composite on this picture (scaled to cover the photo) instead of a colour")
@@ -24,7 +26,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def output_options(args: argparse.Namespace) -> OutputOptions:
     """The validated options those flags ask for; raises matting.options.OptionsError."""
     kind = "alpha" if args.alpha_only else "composite" if args.bg_color or args.bg_image else "rgba"
-    return OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine)
+    return OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine,
+                               args.model)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:

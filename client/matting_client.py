@@ -7,6 +7,7 @@ Server-side errors come back as :class:`MattingError` with the server's message.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -137,7 +138,4 @@ class MattingClient:
 def _server_message(exc: Exception) -> str:
     """The server's explanation without tritonclient's status prefix and the ensemble name."""
     message = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
-    message = message or str(exc)
-    for ensemble in contract.ENSEMBLES:
-        message = message.replace(f"in ensemble '{ensemble}', ", "")
-    return message.strip()
+    return re.sub(r"in ensemble '[^']*', ", "", message or str(exc)).strip()

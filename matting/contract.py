@@ -7,15 +7,20 @@ builder, the Triton steps, the clients, the REST app and the dashboard cannot dr
 from __future__ import annotations
 
 # The Triton models of the served repository.
+#: preprocess → the default network → postprocess.
 ENSEMBLE = "matting"
 #: preprocess → U²-Netp → refiner → postprocess; serves ``refine=refiner``.
 REFINED_ENSEMBLE = "matting_refined"
-ENSEMBLES = (ENSEMBLE, REFINED_ENSEMBLE)
 PREPROCESS = "preprocess"
 POSTPROCESS = "postprocess"
 REFINER = "refiner"
-#: The pretrained network served unless another one is installed.
-DEFAULT_NETWORK = "u2netp"
+#: The pretrained networks served side by side, chosen per request with the ``model`` option (like
+#: rembg's ``-m``): U²-Netp is fast, U²-Net is the quality model.
+PRETRAINED_NETWORKS = ("u2net", "u2netp")
+#: What ``matting`` runs when a request names no model: the better matte (README, "Matte quality").
+DEFAULT_NETWORK = "u2net"
+#: The refiner corrects this network's mattes (it was trained on its outputs).
+REFINER_COARSE_NETWORK = "u2netp"
 
 # The ensembles' tensors.
 IMAGE = "image"  # UINT8 [-1]: the encoded photo, untouched
@@ -50,6 +55,17 @@ DEFAULT_TRITON_URLS = {"grpc": f"{DEFAULT_HOST}:{TRITON_GRPC_PORT}", "http": f"{
 DEFAULT_METRICS_URL = f"http://{DEFAULT_HOST}:{TRITON_METRICS_PORT}/metrics"
 
 
-def ensemble_for(refine: str) -> str:
-    """The ensemble that serves a request with this (validated) ``refine`` mode."""
-    return REFINED_ENSEMBLE if refine == "refiner" else ENSEMBLE
+def network_ensemble(network: str) -> str:
+    """The ensemble that runs ``network``: preprocess → network → postprocess."""
+    return f"{ENSEMBLE}_{network}"
+
+
+ENSEMBLES = (ENSEMBLE, REFINED_ENSEMBLE, *(network_ensemble(network) for network in PRETRAINED_NETWORKS))
+
+
+def ensemble_for(model: str | None, refine: str) -> str:
+    """The ensemble that serves a request with these (validated) options: ``model`` None means the
+    server's default network."""
+    if refine == "refiner":
+        return REFINED_ENSEMBLE
+    return ENSEMBLE if model is None else network_ensemble(model)

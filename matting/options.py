@@ -2,7 +2,8 @@
 
 Every entry point (command lines, batch, REST, dashboard, Python API) builds an ``OutputOptions``
 with :meth:`OutputOptions.parse` and hands it down; the Triton postprocess step parses the same
-strings from its input tensors with the same method. Values are case-insensitive and may use the
+strings from its input tensors with the same method. ``model`` is the one option that is not a
+tensor: it picks the ensemble that serves the request (``OutputOptions.ensemble``). Values are case-insensitive and may use the
 aliases below; an invalid value raises :class:`OptionsError` naming the option and what it accepts.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import ImageColor
 
-from matting.contract import ensemble_for
+from matting.contract import PRETRAINED_NETWORKS, REFINER_COARSE_NETWORK, ensemble_for
 
 KINDS = ("rgba", "alpha", "composite")
 FORMATS = ("png", "webp")
@@ -23,8 +24,11 @@ FOREGROUNDS = ("original", "estimate")
 #: plain LANCZOS (rembg's way), the guided filter, the closed-form band, or the project-trained
 #: refiner (served by the ``matting_refined`` ensemble).
 REFINE_MODES = ("none", "guided", "closed-form", "refiner")
+#: The networks a request may choose; none named means the server's default (``matting``).
+MODELS = PRETRAINED_NETWORKS
 #: Other spellings users type, per option → the canonical value.
 ALIASES = {
+    "model": {"fast": "u2netp", "quality": "u2net", "u2-net": "u2net", "u2-netp": "u2netp"},
     "kind": {"cutout": "rgba", "transparent": "rgba", "matte": "alpha", "mask": "alpha", "background": "composite"},
     "format": {},
     "foreground": {"decontaminate": "estimate"},
@@ -43,7 +47,7 @@ def _quoted(value: str) -> str:
     return repr(value if len(value) <= QUOTED_CHARS else value[:QUOTED_CHARS] + "…")
 
 
-def parse_choice(option: str, value: str | None, allowed: tuple[str, ...], default: str) -> str:
+def parse_choice(option: str, value: str | None, allowed: tuple[str, ...], default: str | None) -> str | None:
     """One choice option: empty or None → ``default``; else case-insensitive, with ``ALIASES[option]``."""
     text = (value or "").strip().lower()
     if not text:
@@ -82,27 +86,36 @@ class OutputOptions:
     foreground: str = "original"
     #: The default is the best variant measured by ``make quality`` (README).
     refine: str = "none"
+    #: One of MODELS, or None for the server's default network.
+    model: str | None = None
 
     @classmethod
     def parse(cls, kind: str | None = None, format: str | None = None, bg_color: str | None = None,
-              foreground: str | None = None, refine: str | None = None) -> OutputOptions:
-        """Validate user-supplied strings (names as in matting.contract.OPTION_INPUTS); empty or None means the default."""
-        return cls(
+              foreground: str | None = None, refine: str | None = None, model: str | None = None) -> OutputOptions:
+        """Validate user-supplied strings (names as in matting.contract.OPTION_INPUTS, and ``model``);
+        empty or None means the default."""
+        options = cls(
             kind=parse_choice("kind", kind, KINDS, cls.kind),
             format=parse_choice("format", format, FORMATS, cls.format),
             bg_color=parse_color(bg_color) if bg_color and bg_color.strip() else cls.bg_color,
             foreground=parse_choice("foreground", foreground, FOREGROUNDS, cls.foreground),
             refine=parse_choice("refine", refine, REFINE_MODES, cls.refine),
+            model=parse_choice("model", model, MODELS, cls.model),
         )
+        if options.refine == "refiner" and options.model not in (None, REFINER_COARSE_NETWORK):
+            raise OptionsError(f"refine=refiner corrects {REFINER_COARSE_NETWORK}'s mattes: "
+                               f"use it with model={REFINER_COARSE_NETWORK}, not model={options.model}")
+        return options
 
     def as_strings(self) -> dict[str, str]:
-        """The options as the strings :meth:`parse` reads back: what a client sends to the ensemble."""
+        """The options as the strings :meth:`parse` reads back: what a client sends to the ensemble
+        (``model`` travels as the ensemble's name instead)."""
         return {"kind": self.kind, "format": self.format, "bg_color": self.bg_color_hex,
                 "foreground": self.foreground, "refine": self.refine}
 
     @property
     def ensemble(self) -> str:
-        return ensemble_for(self.refine)
+        return ensemble_for(self.model, self.refine)
 
     @property
     def media_type(self) -> str:

@@ -18,8 +18,8 @@ import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
 from matting import contract
-from serving.repository import build_repository, repository_settings, served_network
-from serving.repository.onnx_files import onnx_input_size
+from serving.repository import build_repository, read_config, repository_settings, served_network
+from serving.repository.onnx_files import exported_from, onnx_input_size
 
 #: The largest network file an upload may be: a full CV-UNet checkpoint is ~190 MB.
 MODEL_IMPORT_MAX_MB = 1024
@@ -35,17 +35,18 @@ class ModelImportError(RuntimeError):
     """The network was not installed (file refused or not loadable); the repository is as it was."""
 
 
-def _load_ensemble(control: triton_grpc.InferenceServerClient, repository: Path, network: str, replaced: str | None) -> None:
-    """Steps first, the ensembles last (each is validated against its steps); then drop what the
-    repository no longer holds: the replaced network, and the refiner when the network has none."""
-    refined = (repository / contract.REFINED_ENSEMBLE / "config.pbtxt").exists()
-    for name in (contract.PREPROCESS, network, contract.POSTPROCESS, contract.ENSEMBLE,
-                 *((contract.REFINER, contract.REFINED_ENSEMBLE) if refined else ())):
+def repository_models(repository: Path) -> dict[str, bool]:
+    """Every model of the repository → whether it is an ensemble."""
+    return {config.parent.name: read_config(config).platform == "ensemble" for config in sorted(Path(repository).glob("*/config.pbtxt"))}
+
+
+def _load_repository(control: triton_grpc.InferenceServerClient, repository: Path, before: set[str]) -> None:
+    """(Re)load every model of the repository, the steps and networks first and the ensembles last (each
+    is validated against its steps); then unload what was served ``before`` and is no longer there."""
+    models = repository_models(repository)
+    for name in sorted(models, key=models.get):
         control.load_model(name, client_timeout=LOAD_TIMEOUT_S)
-    gone = [] if refined else [contract.REFINED_ENSEMBLE, contract.REFINER]
-    if replaced and replaced != network:
-        gone.append(replaced)
-    for name in gone:
+    for name in sorted(before - set(models)):
         if control.is_model_ready(name):
             control.unload_model(name, client_timeout=LOAD_TIMEOUT_S)
 
@@ -68,7 +69,7 @@ def install_network(repository: Path, control: triton_grpc.InferenceServerClient
     """
     repository = Path(repository)
     with _REPOSITORY_LOCK, tempfile.TemporaryDirectory(prefix="cvunet-repository-backup-") as workdir:
-        previous = served_network(repository)
+        previous, before = served_network(repository), set(repository_models(repository))
         backup = Path(workdir) / "repository"
         shutil.copytree(repository, backup, ignore=shutil.ignore_patterns("__pycache__"))
         try:
@@ -76,15 +77,16 @@ def install_network(repository: Path, control: triton_grpc.InferenceServerClient
         except Exception as exc:  # noqa: BLE001 - fetch, export and file errors all mean "not installed"
             _put_back(repository, backup)
             raise ModelImportError(f"the repository could not be rebuilt for {network}: {exc}") from None
+        installed = set(repository_models(repository))
         try:
-            _load_ensemble(control, repository, network, previous)
+            _load_repository(control, repository, before)
         except InferenceServerException as exc:
             _put_back(repository, backup)
             reason = f"Triton could not load {network} ({server_reason(exc)})"
             if previous is None:
                 raise ModelImportError(reason) from None
             try:
-                _load_ensemble(control, repository, previous, network)
+                _load_repository(control, repository, installed)
             except InferenceServerException as restore_exc:
                 raise ModelImportError(f"{reason}; reloading {previous} failed as well ({server_reason(restore_exc)})") from None
             raise ModelImportError(f"{reason}; {previous} is served again") from None
@@ -123,13 +125,11 @@ def _validate_upload(kind: str, upload: Path) -> None:
 
 
 def restore_default(repository: Path, control: triton_grpc.InferenceServerClient) -> str:
-    """Serve the pinned U²-Netp again (fetched and verified if needed); return the served file."""
+    """Serve the pretrained networks again, U²-Net as the default (fetched, verified and exported if
+    needed); return the default's served file."""
     return str(install_network(repository, control, contract.DEFAULT_NETWORK))
 
 
 def served_source(served: Path) -> str | None:
     """The sha256 of the published file a served export was ported from (its ONNX metadata), if any."""
-    import onnx
-
-    model = onnx.load(str(served), load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props}.get(contract.SOURCE_SHA256)
+    return exported_from(served).get(contract.SOURCE_SHA256)

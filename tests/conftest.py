@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import pytest
 
 from launch.triton import EmbeddedTriton
+from matting.contract import DEFAULT_NETWORK
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from tests.support import start_triton
 
 
 @pytest.fixture(scope="session")
 def triton() -> EmbeddedTriton:
-    if not (MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx").exists():
+    if not (MODEL_REPOSITORY / DEFAULT_NETWORK / "1" / "model.onnx").exists():
         pytest.fail("the default repository has no weights: run the tests with `make test`")
     server = start_triton(MODEL_REPOSITORY, "default")
     yield server

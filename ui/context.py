@@ -30,8 +30,8 @@ def _history(path: str, limit: int) -> HistoryStore:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _served_model(url: str, refine: str) -> tuple[str, str]:
-    return _client(url).served_model(OutputOptions(refine=refine))
+def _served_model(url: str, options: OutputOptions) -> tuple[str, str]:
+    return _client(url).served_model(options)
 
 
 def clear_served_model() -> None:
@@ -56,7 +56,7 @@ class UiContext:
         """(networks, version) serving ``options``, as Triton says, asked at most every five minutes;
         ("unknown", "unknown") while it cannot say."""
         try:
-            return _served_model(self.settings.triton_grpc_url, options.refine)
+            return _served_model(self.settings.triton_grpc_url, options)
         except Exception:  # noqa: BLE001 - a history row must not fail because metadata is unavailable
             return "unknown", "unknown"
 

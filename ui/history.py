@@ -99,6 +99,14 @@ class HistoryStore:
             row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return self._job(row) if row else None
 
+    def recent_average_ms(self, model: str, kind: str = "single", jobs: int = 20) -> float | None:
+        """The mean duration of the newest ``jobs`` successful jobs of ``kind`` served by ``model``."""
+        with closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT AVG(duration_ms) FROM (SELECT duration_ms FROM jobs WHERE model = ? AND kind = ? AND status = 'ok'"
+                " ORDER BY id DESC LIMIT ?)", (model, kind, jobs)).fetchone()
+        return row[0]
+
     def count(self) -> int:
         with closing(self._connect()) as connection:
             return connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]

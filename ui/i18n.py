@@ -22,6 +22,11 @@ COMMON = {
         "unexpected": "Something went wrong: {reason}",
         "server_status_ok": "Triton ready at {url}",
         "server_status_down": "Triton not reachable at {url}",
+        "model": "Model",
+        "model_u2net": "Quality (U²-Net)",
+        "model_u2netp": "Fast (U²-Netp)",
+        "model_recent": "{label}: {seconds:.1f} s per photo lately",
+        "model_help": "U²-Net gives the better matte; U²-Netp is about twice as fast. Times are this server's recent jobs.",
     },
     "zh": {
         "title": "CV-UNet 通用抠图",
@@ -35,6 +40,11 @@ COMMON = {
         "unexpected": "处理出错：{reason}",
         "server_status_ok": "Triton 已就绪：{url}",
         "server_status_down": "无法连接 Triton：{url}",
+        "model": "模型",
+        "model_u2net": "精细（U²-Net）",
+        "model_u2netp": "快速（U²-Netp）",
+        "model_recent": "{label}：最近每张约 {seconds:.1f} 秒",
+        "model_help": "U²-Net 抠图效果更好；U²-Netp 速度约快一倍。时间为本服务器最近任务的平均耗时。",
     },
 }
 

@@ -9,14 +9,16 @@ it is served only from an explicit checkpoint or ONNX file.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from google.protobuf import text_format
 
 from matting import contract
-from matting.files import atomic_write_bytes
+from matting.files import atomic_write_bytes, sibling_temp_path
 from matting.networks import NETWORKS, network_spec
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, REFINER_MODEL
 from serving.repository.configs import (
@@ -41,8 +43,6 @@ from serving.repository.onnx_files import (
     square_size,
 )
 
-#: The refiner corrects this network's mattes (it was trained on its outputs).
-REFINER_COARSE_NETWORK = contract.DEFAULT_NETWORK
 GPU_REPOSITORY = PROJECT_ROOT / "model_repository_gpu"
 TARGETS = ("cpu", "gpu")
 
@@ -56,34 +56,50 @@ def build_repository(
     with_weights: bool = True,
     target: str = "cpu",
     refiner: Path | None = REFINER_MODEL,
+    alongside: tuple[str, ...] | None = None,
 ) -> Path:
     """Write ``out`` as the repository serving ``network`` on ``target`` (cpu | gpu); return ``out``.
 
-    With ``with_weights=False`` only configs and shims are written (the committed default repository).
-    The gpu target keeps ``model.onnx`` beside where the TensorRT plan goes: ``serving.trt`` turns
-    it into ``model.plan`` on the target GPU at deploy time. ``refiner`` (a checkpoint or its served
-    export) adds the ``matting_refined`` ensemble; the default, the committed refiner, applies to
-    U²-Netp only, since it learnt U²-Netp's mistakes.
+    ``matting`` runs ``network``; ``alongside`` networks are served beside it (by default the other
+    pretrained networks when ``network`` is one of them, none otherwise), and every served network
+    has its own ``matting_<network>`` ensemble, which the ``model`` request option picks.
+    ``onnx_path``/``checkpoint`` apply to ``network``. With ``with_weights=False`` only configs and
+    shims are written (the committed default repository). The gpu target keeps ``model.onnx``
+    beside where the TensorRT plan goes: ``serving.trt`` turns it into ``model.plan`` on the target
+    GPU at deploy time. ``refiner`` (a checkpoint or its served export) adds the ``matting_refined``
+    ensemble when U²-Netp is served, since it learnt U²-Netp's mistakes; otherwise the default, the
+    committed refiner, is left out.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
-    network_spec(network)  # unknown names fail here, before anything is written
-    if refiner is not None and network != REFINER_COARSE_NETWORK:
+    if alongside is None:
+        alongside = tuple(name for name in contract.PRETRAINED_NETWORKS if name != network and network in contract.PRETRAINED_NETWORKS)
+    served = [network, *(name for name in alongside if name != network)]
+    specs = {name: replace(network_spec(name), name="") for name in served}  # unknown names fail here
+    if len(set(specs.values())) > 1:
+        raise ValueError(f"{', '.join(served)} prepare their inputs differently; they cannot share the pre/post steps")
+    if refiner is not None and contract.REFINER_COARSE_NETWORK not in served:
         if refiner != REFINER_MODEL:
-            raise ValueError(f"the refiner corrects {REFINER_COARSE_NETWORK}'s mattes; it cannot follow {network}")
+            raise ValueError(f"the refiner corrects {contract.REFINER_COARSE_NETWORK}'s mattes; it cannot follow {network}")
         refiner = None
     out = Path(out)
     with tempfile.TemporaryDirectory() as workdir:
         size = NETWORKS[network].input_size
-        weights = refiner_weights = refiner_size = None
+        weights: dict[str, Path] = {}
+        refiner_size = None
         if with_weights:
-            weights = serving_onnx(network, onnx_path, checkpoint, Path(workdir))  # validated there
-            size = square_size(onnx_input_shapes(weights)[0], 3)
+            for name in served:  # validated there
+                source = (onnx_path, checkpoint) if name == network else (None, None)
+                weights[name] = serving_onnx(name, *source, Path(workdir) / name)
+            sizes = {square_size(onnx_input_shapes(file)[0], 3) for file in weights.values()}
+            if len(sizes) > 1:
+                raise ValueError(f"the served networks take different input sizes {sorted(sizes)}")
+            size = sizes.pop()
             if refiner is not None:
-                refiner_weights, refiner_size = serving_refiner_onnx(Path(refiner), size, Path(workdir))
+                weights[contract.REFINER], refiner_size = serving_refiner_onnx(Path(refiner), size, Path(workdir))
         elif refiner is not None:
             refiner_size = configured_refiner_size(Path(refiner))
-        networks = {network: network_io(size)}
+        networks = {name: network_io(size) for name in served}
         if refiner_size:
             networks[contract.REFINER] = refiner_io(refiner_size, size)
         configs = {contract.PREPROCESS: preprocess_config(network, size, settings, refiner_size)}
@@ -94,10 +110,15 @@ def build_repository(
             else:
                 configs[name] = network_config(name, io, settings)
         configs[contract.POSTPROCESS] = postprocess_config(network, size, settings, refiner_size)
-        configs[contract.ENSEMBLE] = ensemble_config(network, settings)
+        ensembles = {contract.ENSEMBLE: ensemble_config(contract.ENSEMBLE, network, settings)}
+        ensembles |= {contract.network_ensemble(name): ensemble_config(contract.network_ensemble(name), name, settings)
+                      for name in served}
         if refiner_size:
-            configs[contract.REFINED_ENSEMBLE] = ensemble_config(network, settings, refined=True)
-        for stale in ({*NETWORKS, contract.REFINER, contract.REFINED_ENSEMBLE} - set(configs)):
+            ensembles[contract.REFINED_ENSEMBLE] = ensemble_config(contract.REFINED_ENSEMBLE, contract.REFINER_COARSE_NETWORK,
+                                                                   settings, refined=True)
+        configs |= ensembles
+        possible = {*NETWORKS, contract.REFINER, contract.REFINED_ENSEMBLE, *map(contract.network_ensemble, NETWORKS)}
+        for stale in possible - set(configs):
             shutil.rmtree(out / stale, ignore_errors=True)
         for name, config in configs.items():
             atomic_write_bytes(out / name / "config.pbtxt", text_format.MessageToString(config).encode())
@@ -108,17 +129,19 @@ def build_repository(
             shims.update({name: NETWORK_STEP_CLASS for name in networks})
         for step, class_name in shims.items():
             atomic_write_bytes(out / step / "1" / "model.py", step_shim(step, class_name).encode())
-        for ensemble in set(contract.ENSEMBLES) & set(configs):
+        for ensemble in ensembles:
             (out / ensemble / "1").mkdir(parents=True, exist_ok=True)
-        for name, file in ((network, weights), (contract.REFINER, refiner_weights)):
-            if file is not None:
-                atomic_write_bytes(out / name / "1" / "model.onnx", file.read_bytes())
+        for name, file in weights.items():
+            target_file = out / name / "1" / "model.onnx"
+            target_file.parent.mkdir(parents=True, exist_ok=True)
+            temp = sibling_temp_path(target_file)
+            shutil.copyfile(file, temp)  # a copy, not read into memory: U²-Net's file is 176 MB
+            os.replace(temp, target_file)
     return out
 
 
-
 def served_network(repository: Path) -> str | None:
-    """The network the repository's ensemble runs, or None when there is no ensemble."""
+    """The network the repository's ``matting`` ensemble runs, or None when there is no ensemble."""
     ensemble = Path(repository) / contract.ENSEMBLE / "config.pbtxt"
     if not ensemble.exists():
         return None

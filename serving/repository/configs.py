@@ -151,10 +151,10 @@ def postprocess_config(network: str, size: int, settings: RepositorySettings, re
     return config
 
 
-def ensemble_config(network: str, settings: RepositorySettings, refined: bool = False) -> mc.ModelConfig:
-    """``matting`` (preprocess → network → postprocess), or with ``refined`` ``matting_refined`` (the
-    refiner between the network and postprocess)."""
-    config = mc.ModelConfig(name=contract.REFINED_ENSEMBLE if refined else contract.ENSEMBLE, platform="ensemble", max_batch_size=settings.max_batch_size)
+def ensemble_config(name: str, network: str, settings: RepositorySettings, refined: bool = False) -> mc.ModelConfig:
+    """preprocess → network → postprocess, or with ``refined`` the refiner between the network and
+    postprocess (``matting_refined``)."""
+    config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=settings.max_batch_size)
     config.input.extend(_request_inputs())
     config.output.extend(_request_outputs())
     steps = config.ensemble_scheduling.step

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from matting.contract import EXPORTED_BY, SOURCE_SHA256
 from matting.files import atomic_write_bytes
 from serving.repository.configs import ModelIO, network_io, refiner_io
 from serving.weights import PINNED, pretrained_checkpoint, sha256_of
@@ -83,6 +84,27 @@ def standardise_io_names(path: Path, io: ModelIO) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
+def exported_from(path: Path) -> dict[str, str]:
+    """What an ONNX file records about its origin (matting.contract.EXPORTED_BY, SOURCE_SHA256)."""
+    model = onnx.load(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in model.metadata_props if prop.key in (EXPORTED_BY, SOURCE_SHA256)}
+
+
+def pretrained_export(network: str) -> Path:
+    """``.state/weights/<network>.export.onnx``: our verified export of the pinned network's port, made
+    once (U²-Net's takes a minute) and reused while it records the pinned file and is newer than the port."""
+    from cvunet.export_onnx import EXPORTER, export_onnx
+    from cvunet.u2net import load_pretrained
+
+    checkpoint = pretrained_checkpoint(network)
+    cached = checkpoint.with_suffix(".export.onnx")
+    if (cached.exists() and cached.stat().st_mtime >= checkpoint.stat().st_mtime
+            and exported_from(cached) == {EXPORTED_BY: EXPORTER, SOURCE_SHA256: PINNED[network].sha256}):
+        return cached
+    export_onnx(load_pretrained(checkpoint), cached)
+    return cached
+
+
 def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, workdir: Path) -> Path:
     """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names.
 
@@ -90,17 +112,17 @@ def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, 
     weights, or with ``onnx_path`` from another copy of the published file; CV-UNet from a checkpoint
     (exported here) or an export of one.
     """
+    workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / "model.onnx"
-    if network in PINNED:
+    if network in PINNED and onnx_path is not None:
         from cvunet.export_onnx import export_onnx
-        from cvunet.u2net import U2Net, load_pretrained, port_onnx_weights
+        from cvunet.u2net import U2Net, port_onnx_weights
 
-        if onnx_path is not None:
-            model = port_onnx_weights(U2Net(network), onnx_path)
-            model.source_sha256 = sha256_of(onnx_path)
-        else:
-            model = load_pretrained(pretrained_checkpoint(network))
+        model = port_onnx_weights(U2Net(network), onnx_path)
+        model.source_sha256 = sha256_of(onnx_path)
         export_onnx(model, target)
+    elif network in PINNED:
+        shutil.copyfile(pretrained_export(network), target)
     elif checkpoint is not None:
         from cvunet.model import load_checkpoint
         from cvunet.export_onnx import export_onnx

@@ -241,3 +241,11 @@ def test_background_picture_field_composites_onto_it(api_url):
     refused = httpx.post(f"{api_url}/api/matting", timeout=120,
                          files={"image": ("photo.jpg", support.PHOTO.read_bytes()), "bg_image": ("blue.png", background)})
     assert_error(refused, 400, "a background image needs kind=composite")
+
+
+def test_model_field_picks_the_network(api_url):
+    fast = post_image(api_url, support.PHOTO.read_bytes(), model="u2netp")
+    quality = post_image(api_url, support.PHOTO.read_bytes(), model="u2net")
+    assert fast.status_code == quality.status_code == 200
+    assert np.abs(np.asarray(decode(fast)).astype(int) - np.asarray(decode(quality))).mean() > 0.5, "two different networks"
+    assert_error(post_image(api_url, support.PHOTO.read_bytes(), model="birefnet"), 400, "model must be one of u2net, u2netp")

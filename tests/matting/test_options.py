@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from matting import contract
-from matting.options import QUOTED_CHARS, FORMATS, FOREGROUNDS, KINDS, REFINE_MODES, OptionsError, OutputOptions, parse_color
+from matting.options import FORMATS, FOREGROUNDS, KINDS, MODELS, QUOTED_CHARS, REFINE_MODES, OptionsError, OutputOptions, parse_color
 
 
 def parsed(**strings) -> OutputOptions:
@@ -87,6 +87,26 @@ def test_empty_or_missing_values_mean_the_defaults():
     assert (OutputOptions().kind, OutputOptions().format, OutputOptions().bg_color_hex) == ("rgba", "png", "#ffffff")
 
 
+@pytest.mark.parametrize("value", MODELS)
+def test_model_accepts_the_served_networks_and_picks_their_ensemble(value):
+    options = parsed(model=value.upper())
+    assert options.model == value and options.ensemble == f"matting_{value}"
+    assert "model" not in options.as_strings(), "the model travels as the ensemble's name"
+
+
+def test_model_aliases_default_and_error():
+    assert parsed(model="fast").model == "u2netp" and parsed(model="Quality").model == "u2net"
+    assert parsed().model is None and parsed().ensemble == contract.ENSEMBLE, "no model: the server's default"
+    with pytest.raises(OptionsError, match=r"^model must be one of u2net, u2netp \(or fast=u2netp, .*\), not 'isnet'$"):
+        parsed(model="isnet")
+
+
+def test_the_refiner_only_follows_u2netp():
+    assert parsed(refine="refiner", model="u2netp").ensemble == contract.REFINED_ENSEMBLE
+    with pytest.raises(OptionsError, match="refine=refiner corrects u2netp's mattes: use it with model=u2netp, not model=u2net"):
+        parsed(refine="refiner", model="u2net")
+
+
 def test_a_huge_bad_value_is_quoted_short():
     with pytest.raises(OptionsError) as refused:
         parsed(kind="x" * 1_000_000)
@@ -97,3 +117,4 @@ def test_the_strings_a_client_sends_parse_back_to_the_same_options():
     options = parsed(kind="composite", format="webp", bg_color="10,20,30", foreground="estimate", refine="guided")
     assert set(options.as_strings()) == set(contract.OPTION_INPUTS)
     assert OutputOptions.parse(**options.as_strings()) == options
+    assert OutputOptions.parse(**options.as_strings(), model="u2netp").ensemble == "matting_u2netp"

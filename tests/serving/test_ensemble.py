@@ -16,14 +16,14 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from client import MattingClient, MattingError
-from matting.options import OutputOptions
+from matting.contract import DEFAULT_NETWORK
+from matting.options import OptionsError, OutputOptions
 from matting.networks import network_spec, normalised_output, prepare_input
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, REMBG_FIXTURES
 from matting.refine import full_resolution_matte
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from tests import support
 
-REMBG_U2NETP = REMBG_FIXTURES / "anime-girl-1.u2netp.png"
 
 
 @pytest.fixture(scope="module", params=["grpc", "http"])
@@ -37,17 +37,28 @@ def decode(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
-def test_round_trip_reproduces_rembg_u2netp(client):
-    result = client.remove_background(support.PHOTO.read_bytes())
+@pytest.mark.parametrize("network", ["u2net", "u2netp"])
+def test_each_model_reproduces_rembg(client, network):
+    """The raw served matte of our export matches rembg's output with the same network within 1/255."""
+    result = client.remove_background(support.PHOTO.read_bytes(), OutputOptions(model=network))
     cutout = decode(result.data)
     assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (850, 601))
     ours = np.asarray(cutout)[..., 3].astype(float)
     assert (ours == result.alpha).all(), "the alpha output and the PNG's alpha channel disagree"
-    rembg = np.asarray(Image.open(REMBG_U2NETP))[..., 3].astype(float)
+    rembg = np.asarray(Image.open(REMBG_FIXTURES / f"anime-girl-1.{network}.png"))[..., 3].astype(float)
     difference = np.abs(ours - rembg)
     assert difference.mean() <= 1.0 and np.percentile(difference, 99) <= 8.0, (difference.mean(), np.percentile(difference, 99))
     visible = ours > 0
     assert (np.asarray(cutout)[visible, :3] == np.asarray(support.photo())[visible]).all(), "colours must be the original's"
+
+
+def test_no_model_named_means_the_default_and_a_bad_name_is_refused(client):
+    photo = support.PHOTO.read_bytes()
+    default = client.remove_background(photo).alpha
+    assert (default == client.remove_background(photo, OutputOptions(model=DEFAULT_NETWORK)).alpha).all()
+    assert not (default == client.remove_background(photo, OutputOptions(model="u2netp")).alpha).all()
+    with pytest.raises(OptionsError, match="model must be one of u2net, u2netp"):
+        OutputOptions.parse(model="isnet")
 
 
 def test_output_options(client):
@@ -132,16 +143,18 @@ def test_metadata(triton):
         assert names == {"image", "bg_image", "kind", "format", "bg_color", "foreground", "refine"}
 
 
-def _local_matte(image: Image.Image, refine: str) -> np.ndarray:
+def _local_matte(image: Image.Image, refine: str, network: str = DEFAULT_NETWORK) -> np.ndarray:
     """The served pipeline recomputed in-process from the repository's ONNX files and the matting library."""
     def run(name: str, **inputs: np.ndarray) -> np.ndarray:
         session = ort.InferenceSession(str(MODEL_REPOSITORY / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
         return session.run(None, {key: value[np.newaxis] for key, value in inputs.items()})[0][0]
 
+    if refine != "refiner":
+        spec = network_spec(network)
+        raw = run(network, network_input=prepare_input(image, spec))
+        return full_resolution_matte(image, normalised_output(raw, spec), refine)
     u2netp = network_spec("u2netp")
     raw = run("u2netp", network_input=prepare_input(image, u2netp))
-    if refine != "refiner":
-        return full_resolution_matte(image, normalised_output(raw, u2netp), refine)
     refiner = network_spec("cvunet")
     refined = run("refiner", refiner_input=prepare_input(image, refiner), coarse_output=raw)
     return full_resolution_matte(image, normalised_output(refined, refiner), "refiner")
@@ -151,7 +164,8 @@ def _local_matte(image: Image.Image, refine: str) -> np.ndarray:
 def test_refine_modes_serve_what_the_library_computes(client, refine):
     sample = synthetic_sample(HELD_OUT_SEEDS[0])
     data = support.encode(Image.fromarray(sample.image), "PNG")
-    plain = client.remove_background(data, OutputOptions(refine="none")).alpha.astype(float)
+    plain_model = "u2netp" if refine == "refiner" else None  # the refiner refines U²-Netp's matte
+    plain = client.remove_background(data, OutputOptions(refine="none", model=plain_model)).alpha.astype(float)
     served = client.remove_background(data, OutputOptions(refine=refine)).alpha.astype(float)
     expected = _local_matte(Image.fromarray(sample.image), refine).astype(float)
     assert served.shape == expected.shape == (512, 512)
@@ -245,7 +259,8 @@ def test_background_picture_is_composited_by_the_server(client):
 
 
 def test_served_model_is_what_the_server_says(client):
-    assert client.served_model() == ("u2netp", "1")
+    assert client.served_model() == (DEFAULT_NETWORK, "1")
+    assert client.served_model(OutputOptions(model="u2netp")) == ("u2netp", "1")
     assert client.served_model(OutputOptions(refine="refiner")) == ("u2netp + refiner", "1")
 
 

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from matting.contract import ENSEMBLE, EXPORTED_BY, REFINED_ENSEMBLE, SOURCE_SHA256
+from matting.contract import DEFAULT_NETWORK, ENSEMBLE, EXPORTED_BY, REFINED_ENSEMBLE, SOURCE_SHA256, network_ensemble
 from matting.paths import MODEL_REPOSITORY
 from serving.repository import build_repository, read_config
 from serving.repository.onnx_files import onnx_input_size, refiner_sizes
@@ -18,24 +18,26 @@ from tests.support import check_ensemble_wiring
 
 
 def test_committed_repository_is_what_the_builder_writes(tmp_path):
-    build_repository(tmp_path, "u2netp", with_weights=False)
+    build_repository(tmp_path, with_weights=False)
     generated = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file())
     assert generated, "nothing generated"
     for relative in generated:
         assert (MODEL_REPOSITORY / relative).read_text() == (tmp_path / relative).read_text(), f"{relative} drifted: run `make export`"
 
 
-def test_default_repository_is_wired_consistently():
-    assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", "u2netp", "postprocess"]
+def test_default_repository_serves_both_networks_side_by_side():
+    assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", DEFAULT_NETWORK, "postprocess"]
+    for network in ("u2net", "u2netp"):
+        assert check_ensemble_wiring(MODEL_REPOSITORY, network_ensemble(network)) == ["preprocess", network, "postprocess"]
+        config = read_config(MODEL_REPOSITORY / network / "config.pbtxt")
+        assert config.model_warmup, "the network must warm up before the first user request"
+        assert list(config.input[0].dims) == [3, 320, 320]
     assert check_ensemble_wiring(MODEL_REPOSITORY, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
-    network = read_config(MODEL_REPOSITORY / "u2netp" / "config.pbtxt")
-    assert network.model_warmup, "the network must warm up before the first user request"
-    assert list(network.input[0].dims) == [3, 320, 320]
     refiner = read_config(MODEL_REPOSITORY / "refiner" / "config.pbtxt")
     assert set(refiner.model_warmup[0].inputs) == {"refiner_input", "coarse_output"}
 
 
-@pytest.mark.parametrize("name", [ENSEMBLE, REFINED_ENSEMBLE])
+@pytest.mark.parametrize("name", [ENSEMBLE, REFINED_ENSEMBLE, network_ensemble("u2net"), network_ensemble("u2netp")])
 def test_optional_options_are_declared_optional(name):
     ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
     assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"bg_image", "kind", "format", "bg_color", "foreground", "refine"}
@@ -43,10 +45,11 @@ def test_optional_options_are_declared_optional(name):
 
 
 def test_refiner_follows_u2netp_only(tmp_path):
-    build_repository(tmp_path, "u2netp", with_weights=False)
+    build_repository(tmp_path, "u2net", with_weights=False, alongside=("u2netp",))
     assert (tmp_path / "refiner").is_dir() and (tmp_path / REFINED_ENSEMBLE).is_dir()
-    build_repository(tmp_path, "u2netp", with_weights=False, refiner=None)
+    build_repository(tmp_path, "u2net", with_weights=False, alongside=())
     assert not (tmp_path / "refiner").exists() and not (tmp_path / REFINED_ENSEMBLE).exists(), "stale refiner left behind"
+    assert not (tmp_path / "u2netp").exists() and not (tmp_path / network_ensemble("u2netp")).exists()
     with pytest.raises(ValueError, match="cannot follow cvunet"):
         build_repository(tmp_path, "cvunet", onnx_path=tmp_path / "unused.onnx", refiner=tmp_path / "other.pt")
 
@@ -83,9 +86,10 @@ def test_onnx_validation_refuses_unusable_files(tmp_path):
         refiner_sizes(rgb_out)
 
 
-def test_the_served_network_is_our_export_of_the_pinned_weights():
-    served = onnx.load(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"))
+@pytest.mark.parametrize("network", ["u2net", "u2netp"])
+def test_the_served_networks_are_our_exports_of_the_pinned_weights(network):
+    served = onnx.load(str(MODEL_REPOSITORY / network / "1" / "model.onnx"), load_external_data=False)
     metadata = {prop.key: prop.value for prop in served.metadata_props}
     assert served.producer_name == "pytorch", "exported from our PyTorch port, not the published file"
     assert metadata[EXPORTED_BY] == "cvunet.export_onnx"
-    assert metadata[SOURCE_SHA256] == PINNED["u2netp"].sha256
+    assert metadata[SOURCE_SHA256] == PINNED[network].sha256

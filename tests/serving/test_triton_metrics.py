@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from client import MattingClient
+from matting.contract import DEFAULT_NETWORK
 from serving.triton_metrics import parse_metrics
 from tests import support
 
@@ -38,6 +39,6 @@ def test_parse_metrics_on_the_served_metrics(triton):
         client.remove_background(support.encode(support.photo((120, 90)), "JPEG"), with_alpha=False)
     with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
         metrics = parse_metrics(response.read().decode())
-    assert {"matting", "preprocess", "u2netp", "postprocess"} <= set(metrics)
+    assert {"matting", "preprocess", DEFAULT_NETWORK, "postprocess"} <= set(metrics)
     assert metrics["matting"]["nv_inference_request_success"] >= 1
-    assert metrics["u2netp"]["nv_inference_compute_infer_duration_us"] > 0
+    assert metrics[DEFAULT_NETWORK]["nv_inference_compute_infer_duration_us"] > 0

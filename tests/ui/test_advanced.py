@@ -7,20 +7,20 @@ from serving.weights import PINNED
 from tests.support import repository_snapshot
 
 ADVANCED_TAB = 3
-U2NETP_SHA256 = PINNED["u2netp"].sha256
+U2NET_SHA256 = PINNED["u2net"].sha256
 
 def test_advanced_tab_shows_server_models_weights_and_environment(app_test):
     tab = app_test.tabs[ADVANCED_TAB]
     assert not app_test.exception
     assert "Triton 2.51.0 is live and ready." in [success.value for success in tab.success]
     models = tab.dataframe[0].value.set_index("Model")
-    assert {"matting", "preprocess", "postprocess", "u2netp"} <= set(models.index)
-    assert models.loc[["matting", "preprocess", "postprocess", "u2netp"], "Ready"].all()
+    assert {"matting", "matting_u2net", "matting_u2netp", "preprocess", "postprocess", "u2net", "u2netp"} <= set(models.index)
+    assert models.loc[["matting", "matting_u2netp", "preprocess", "postprocess", "u2net", "u2netp"], "Ready"].all()
     assert models.loc["u2netp", "Backend / platform"] == "python"
     assert models.loc["matting", "Backend / platform"] == "ensemble"
     assert models.loc["u2netp", "Instances"] == "2"
-    assert any(U2NETP_SHA256 in success.value and "matches the pinned" in success.value for success in tab.success)
-    assert "The served file is our export of u2netp, ported from the pinned file." in [success.value for success in tab.success]
+    assert any(U2NET_SHA256 in success.value and "matches the pinned" in success.value for success in tab.success)
+    assert "The served file is our export of u2net, ported from the pinned file." in [success.value for success in tab.success]
     environment = dict(tab.dataframe[1].value.values.tolist())
     assert "CPUExecutionProvider" in environment["ONNX Runtime providers"]
     assert environment["Triton server"] == "2.51.0"
@@ -39,7 +39,7 @@ def test_advanced_tab_in_chinese(app_test):
 
 def test_verify_default_weights_button(app_test):
     app_test.tabs[ADVANCED_TAB].button(key="advanced_fetch_default").click().run()
-    assert any(success.value.startswith("Verified:") and U2NETP_SHA256 in success.value
+    assert any(success.value.startswith("Verified:") and U2NET_SHA256 in success.value
                for success in app_test.tabs[ADVANCED_TAB].success)
 
 

@@ -58,7 +58,7 @@ def test_photo_is_matted_shown_downloadable_and_recorded(app_test, ui_env):
 
     [job] = history_jobs(ui_env)
     assert (job.kind, job.status, job.sources, job.image_size) == ("single", "ok", ["photo.jpg"], "160×120")
-    assert (job.model, job.model_version) == ("u2netp", "1")
+    assert (job.model, job.model_version) == ("u2net", "1"), "the default network, as the server reports it"
     assert job.options == {"output": "transparent", "format": "png", "save": False}
     assert job.thumbnail and job.output_path is None and job.duration_ms > 0
 
@@ -155,3 +155,16 @@ def test_decontaminate_option_is_sent_and_recorded(app_test, ui_env):
     assert RESULT_CAPTIONS <= captions(app)
     [job] = history_jobs(ui_env)
     assert job.status == "ok" and job.options["decontaminate"] is True
+
+
+def test_fast_model_choice_is_served_recorded_and_timed(app_test, ui_env):
+    assert app_test.radio(key="single_model_choice").value == "u2net", "the quality network by default"
+    app_test.radio(key="single_model_choice").set_value("u2netp")
+    app = process(app_test, "photo.jpg", photo_jpeg())
+
+    assert not app.exception and not single_tab(app).error
+    [job] = history_jobs(ui_env)
+    assert (job.model, job.status) == ("u2netp", "ok"), "the network the server ran"
+    app.run()
+    assert any("Fast (U²-Netp): " in caption.value and "s per photo lately" in caption.value
+               for caption in single_tab(app).caption)

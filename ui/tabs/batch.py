@@ -25,6 +25,7 @@ from ui.archive import zip_folder
 from ui.context import UPLOAD_TYPES, UiContext
 from ui.history import Job
 from ui.paths import PathNotAllowed, resolve_in_roots
+from ui.widgets import model_choice
 
 LOG = logging.getLogger(__name__)
 
@@ -242,13 +243,14 @@ def _form(context: UiContext) -> tuple[str, str, list, BatchRequest]:
                                        key="batch_uploads", max_upload_size=context.settings.max_upload_mb,
                                        help=text("files_help", limit=context.settings.max_upload_mb))
     with options_column:
+        model = model_choice(context, "batch_model_choice")
         kind = st.radio(text("kind"), KINDS, format_func=lambda value: text(f"kind_{value}"), horizontal=True,
                         key="batch_kind")
         bg_color = st.color_picker(text("bg_color"), "#ffffff", key="batch_bg_color") if kind == "composite" else None
         format = st.radio(text("format"), FORMATS, format_func=str.upper, horizontal=True, key="batch_format")
         concurrency = st.number_input(text("concurrency"), min_value=1, max_value=MAX_CONCURRENCY,
                                       value=DEFAULT_CONCURRENCY, step=1, key="batch_concurrency")
-    request = BatchRequest(OutputOptions.parse(kind, format, bg_color), int(concurrency), recursive)
+    request = BatchRequest(OutputOptions.parse(kind, format, bg_color, model=model), int(concurrency), recursive)
     return source, folder_text, uploads or [], request
 
 

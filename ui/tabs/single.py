@@ -23,6 +23,7 @@ from matting.options import FORMATS, MEDIA_TYPES, REFINE_MODES, OptionsError, Ou
 from matting.previews import matte_png, result_previews
 from ui.context import UPLOAD_TYPES, UiContext
 from ui.history import Job
+from ui.widgets import model_choice
 
 LOG = logging.getLogger(__name__)
 
@@ -126,9 +127,9 @@ class SingleRequest:
     @classmethod
     def from_form(cls, mode: str = "transparent", format: str = "png", bg_color: str = "#ffffff",
                   decontaminate: bool = False, refine: str = OutputOptions.refine, background: bytes | None = None,
-                  background_name: str | None = None, save: bool = False) -> SingleRequest:
+                  background_name: str | None = None, save: bool = False, model: str | None = None) -> SingleRequest:
         options = OutputOptions.parse(kind=OUTPUT_MODES[mode], format=format, bg_color=bg_color,
-                                      foreground="estimate" if decontaminate else None, refine=refine)
+                                      foreground="estimate" if decontaminate else None, refine=refine, model=model)
         return cls(options, mode, background if mode == "image" else None, background_name if mode == "image" else None, save)
 
     def for_history(self) -> dict:
@@ -216,6 +217,7 @@ def process_upload(context: UiContext, name: str, data: bytes, request: SingleRe
 
 def _request(context: UiContext) -> SingleRequest:
     text = partial(context.text, STRINGS)
+    model = model_choice(context, "single_model_choice")
     mode = st.radio(text("output"), OUTPUT_MODES, format_func=lambda value: text(f"mode_{value}"), horizontal=True,
                     key="single_mode")
     format = st.radio(text("format"), FORMATS, format_func=str.upper, horizontal=True, key="single_format")
@@ -231,7 +233,7 @@ def _request(context: UiContext) -> SingleRequest:
     save = st.checkbox(text("save"), key="single_save")
     return SingleRequest.from_form(mode, format, bg_color, decontaminate, refine,
                                    background.getvalue() if background else None,
-                                   background.name if background else None, save)
+                                   background.name if background else None, save, None if refine == "refiner" else model)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
