@@ -8,10 +8,9 @@ INSTALLED := $(VENV)/.installed
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 WEIGHTS := $(STATE)/weights/.verified
 SERVED_NETWORK := model_repository/u2net/1/model.onnx
-REFINER := models/refiner/refiner.onnx
 
 # make export NETWORK=cvunet CHECKPOINT=path/to/checkpoint.pt   (or ONNX=path/to/model.onnx)
-NETWORK ?= u2netp
+NETWORK ?= u2net
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
 .PHONY: setup run serve test export bench quality batch browser compose-up compose-down clean
@@ -28,7 +27,7 @@ $(WEIGHTS): $(INSTALLED)
 	$(PY) -m serving.weights
 	touch $@
 
-$(SERVED_NETWORK): $(WEIGHTS) $(REFINER)
+$(SERVED_NETWORK): $(WEIGHTS)
 	$(PY) -m serving.repository
 
 setup: $(SERVED_NETWORK)

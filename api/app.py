@@ -169,7 +169,7 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         output_format: Annotated[str | None, Form(alias="format", description="png (default) | webp")] = None,
         bg_color: Annotated[str | None, Form(description="composite background: '#RRGGBB', a name or 'R,G,B'")] = None,
         foreground: Annotated[str | None, Form(description="original (default) | estimate: no background colour in soft edges")] = None,
-        refine: Annotated[str | None, Form(description="none (default) | guided | closed-form | refiner: how the matte reaches full size")] = None,
+        refine: Annotated[str | None, Form(description="none (default) | guided | closed-form: how the matte reaches full size")] = None,
         model: Annotated[str | None, Form(description="u2netp (fast) | u2net (quality); default: the server's")] = None,
         bg_image: Annotated[UploadFile | None, File(description="composite onto this picture (kind=composite), scaled to cover the photo")] = None,
     ) -> Response:

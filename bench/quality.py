@@ -6,10 +6,7 @@ SAD u2netp 15.4, u2net 13.2, isnet-general-use 10.4, birefnet-general 9.0 on it.
 Set B: the held-out synthetic composites (cvunet.synthetic.HELD_OUT_SEEDS, 512², exact alpha),
 metrics averaged per image. Every variant is computed by the functions the server runs
 (matting.refine.full_resolution_matte on the served ONNX files of U²-Net and U²-Netp). "12 MP ms" is
-what the variant adds after its network on a 4000×3000 photo (the refiner network plus its upsampling
-for the refiner).
-The verdict line applies the rule for making the refiner the default: at least 15% better SAD and
-Grad than U²-Netp + guided filter on set B, and no worse SAD on set A. A second table measures
+what the variant adds after its network on a 4000×3000 photo. A second table measures
 foreground colour on set B: the plain cut-out keeps the composite's colours (background bleeding
 into soft edges), the estimate removes it.
 """
@@ -24,7 +21,6 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from matting import contract
 from matting.codec import decode_image
 from matting.metrics import all_metrics
 from matting.networks import network_spec, normalised_output, prepare_input
@@ -35,8 +31,6 @@ from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
 SPEC = network_spec("u2netp")
 METRICS = ("SAD", "MSE", "Grad", "Conn")
-#: The rule (issue 5) for serving the refiner by default.
-REQUIRED_GAIN = 0.15
 
 
 @dataclass
@@ -45,7 +39,6 @@ class Sample:
     truth: np.ndarray  # float alpha in [0, 1]
     coarse: np.ndarray  # U²-Netp's matte in [0, 1], 320²
     u2net: np.ndarray  # U²-Net's matte in [0, 1], 320²
-    refined: np.ndarray | None  # the refiner's matte in [0, 1], 512²
 
 
 class Session:
@@ -60,7 +53,7 @@ class Session:
 
 def served(refine: str) -> Callable[[Sample], np.ndarray]:
     def variant(sample: Sample) -> np.ndarray:
-        return full_resolution_matte(sample.image, sample.refined if refine == "refiner" else sample.coarse, refine)
+        return full_resolution_matte(sample.image, sample.coarse, refine)
 
     return variant
 
@@ -70,40 +63,23 @@ def guided(radius: int, eps: float, color: bool = True) -> Callable[[Sample], np
     return lambda sample: refiner.upsample(sample.image, sample.coarse)
 
 
-def refiner_resized(sample: Sample) -> np.ndarray:
-    return full_resolution_matte(sample.image, sample.refined, "none")
-
-
-RAW = "U²-Netp raw (rembg-equivalent)"
-U2NET_RAW = "U²-Net raw (rembg-equivalent; the default)"
-GUIDED = "+ guided filter, colour r=8 eps=1e-3 (served)"
-REFINER = "+ refiner + guided upsampling (served)"
 VARIANTS: dict[str, Callable[[Sample], np.ndarray]] = {
-    U2NET_RAW: lambda sample: full_resolution_matte(sample.image, sample.u2net, "none"),
+    "U²-Net raw (rembg-equivalent; the default)": lambda sample: full_resolution_matte(sample.image, sample.u2net, "none"),
     "U²-Net + guided filter, colour r=8 eps=1e-3": lambda sample: full_resolution_matte(sample.image, sample.u2net, "guided"),
-    RAW: served("none"),
+    "U²-Netp raw (rembg-equivalent)": served("none"),
     "+ guided filter, gray r=8 eps=1e-3": guided(8, 1e-3, color=False),
     "+ guided filter, colour r=4 eps=1e-3": guided(4, 1e-3),
-    GUIDED: served("guided"),
+    "+ guided filter, colour r=8 eps=1e-3 (served)": served("guided"),
     "+ guided filter, colour r=16 eps=1e-2": guided(16, 1e-2),
     "+ closed-form band, 800 px (served)": served("closed-form"),
-    "+ refiner + LANCZOS upsampling": refiner_resized,
-    REFINER: served("refiner"),
 }
-USES_REFINER = {"+ refiner + LANCZOS upsampling", REFINER}
 
 
-def load_samples(u2netp: Session, u2net: Session, refiner: Session | None) -> tuple[list[Sample], list[Sample], Sample]:
-    refiner_spec = network_spec("cvunet")
-
+def load_samples(u2netp: Session, u2net: Session) -> tuple[list[Sample], list[Sample], Sample]:
     def sample(image: Image.Image, truth: np.ndarray | None) -> Sample:
-        raw = u2netp(network_input=prepare_input(image, SPEC))
-        refined = None
-        if refiner is not None:
-            refined = refiner(refiner_input=prepare_input(image, refiner_spec), coarse_output=raw)
-            refined = normalised_output(refined, refiner_spec)
-        quality = normalised_output(u2net(network_input=prepare_input(image, SPEC)), SPEC)
-        return Sample(image, truth, normalised_output(raw, SPEC), quality, refined)
+        network_input = prepare_input(image, SPEC)
+        return Sample(image, truth, normalised_output(u2netp(network_input=network_input), SPEC),
+                      normalised_output(u2net(network_input=network_input), SPEC))
 
     photo = decode_image((REMBG_FIXTURES / "anime-girl-1.jpg").read_bytes())
     birefnet = np.asarray(Image.open(REMBG_FIXTURES / "anime-girl-1.birefnet-massive.png"))[..., 3] / 255.0
@@ -120,52 +96,28 @@ def mean_metrics(variant: Callable[[Sample], np.ndarray], samples: list[Sample])
     return {name: float(np.mean([score[name] for score in scores])) for name in METRICS}
 
 
-def added_ms(label: str, variant: Callable[[Sample], np.ndarray], large: Sample, refiner: Session | None) -> float:
+def added_ms(variant: Callable[[Sample], np.ndarray], large: Sample) -> float:
     """Median of 3 timings of what the variant adds after its network on the 12 MP photo."""
-    refiner_input = prepare_input(large.image, network_spec("cvunet")) if refiner is not None else None
-    raw = np.zeros((1, SPEC.input_size, SPEC.input_size), np.float32)
     variant(large)
     timings = []
     for _ in range(3):
         started = time.perf_counter()
-        if label in USES_REFINER:
-            refiner(refiner_input=refiner_input, coarse_output=raw)
         variant(large)
         timings.append((time.perf_counter() - started) * 1000)
     return float(np.median(timings))
 
 
 def main() -> None:
-    u2netp = Session("u2netp")
-    has_refiner = (MODEL_REPOSITORY / contract.REFINER / "1" / "model.onnx").is_file()
-    refiner = Session(contract.REFINER) if has_refiner else None
-    set_a, set_b, large = load_samples(u2netp, Session("u2net"), refiner)
+    set_a, set_b, large = load_samples(Session("u2netp"), Session("u2net"))
 
     print(f"\n{'':<48}{'set A (fixture vs BiRefNet)':^36}{'set B (synthetic, mean of ' + str(len(set_b)) + ')':^36}")
     header = f"{'variant':<48}" + "".join(f"{name:>9}" for name in METRICS * 2) + f"{'12 MP ms':>10}"
     print(header + "\n" + "-" * len(header))
-    results = {}
     for label, variant in VARIANTS.items():
-        if label in USES_REFINER and refiner is None:
-            print(f"{label:<48}  (no refiner in {MODEL_REPOSITORY}: run `make setup`)")
-            continue
-        results[label] = (mean_metrics(variant, set_a), mean_metrics(variant, set_b))
-        values = [row[name] for row in results[label] for name in METRICS]
+        values = [row[name] for row in (mean_metrics(variant, set_a), mean_metrics(variant, set_b)) for name in METRICS]
         print(f"{label:<48}" + "".join(f"{value:>9.4f}" if name == "MSE" else f"{value:>9.2f}" for name, value in zip(METRICS * 2, values))
-              + f"{added_ms(label, variant, large, refiner):>10.0f}")
-    if REFINER in results:
-        print_verdict(results)
+              + f"{added_ms(variant, large):>10.0f}")
     foreground_table()
-
-
-def print_verdict(results: dict[str, tuple[dict[str, float], dict[str, float]]]) -> None:
-    (refiner_a, refiner_b), (guided_a, guided_b), (raw_a, _) = results[REFINER], results[GUIDED], results[RAW]
-    gains = {name: 1 - refiner_b[name] / guided_b[name] for name in ("SAD", "Grad")}
-    baseline_a = min(raw_a["SAD"], guided_a["SAD"])
-    default = all(gain >= REQUIRED_GAIN for gain in gains.values()) and refiner_a["SAD"] <= baseline_a
-    print(f"\nrefiner vs U²-Netp + guided filter on set B: SAD {gains['SAD']:+.1%} better, Grad {gains['Grad']:+.1%} better "
-          f"(needs ≥ {REQUIRED_GAIN:.0%} each); set A SAD {refiner_a['SAD']:.2f} vs best classical {baseline_a:.2f}")
-    print("verdict: the refiner " + ("qualifies as the default pipeline" if default else "stays optional (refine=refiner)"))
 
 
 def foreground_error(colours: np.ndarray, sample) -> float:

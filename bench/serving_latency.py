@@ -78,10 +78,10 @@ def latency_table(repeats: int, model: str) -> None:
         with MattingClient(server.grpc_url) as client:
             for label, data in test_images().items():
                 network_input = prepare_input(decode_image(data), spec)[np.newaxis]
-                model = percentiles(timed(lambda: session.run(None, {name: network_input}), repeats))
+                network = percentiles(timed(lambda: session.run(None, {name: network_input}), repeats))
                 local = percentiles(timed(lambda: in_process(data), repeats))
                 served = percentiles(timed(lambda: client.remove_background(data, options), repeats))
-                print(f"{label:<22}{model[0]:>11.0f} / {model[1]:<6.0f}{local[0]:>13.0f} / {local[1]:<6.0f}"
+                print(f"{label:<22}{network[0]:>11.0f} / {network[1]:<6.0f}{local[0]:>13.0f} / {local[1]:<6.0f}"
                       f"{served[0]:>14.0f} / {served[1]:<6.0f}{served[0] / local[0]:>19.2f}×")
             if model == DEFAULT_NETWORK:
                 refine_table(client, repeats)

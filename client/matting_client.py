@@ -68,8 +68,7 @@ class MattingClient:
         return self._as_dict(self._client.get_model_metadata(ensemble))
 
     def served_model(self, options: OutputOptions = OutputOptions()) -> tuple[str, str]:
-        """(networks, version) of the ensemble that serves ``options``, as the server says: e.g.
-        ("u2netp", "1"), or ("u2netp + refiner", "1") for ``refine=refiner``."""
+        """(network, version) of the ensemble that serves ``options``, as the server says: e.g. ("u2net", "1")."""
         ensemble = options.ensemble
         config = self._as_dict(self._client.get_model_config(ensemble))
         config = config.get("config", config)

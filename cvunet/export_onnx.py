@@ -3,9 +3,7 @@ PyTorch under ONNX Runtime.
 
 The graph has one input ``input`` (N x C x S x S) and one output ``alpha`` (N x 1 x S x S) with a
 symbolic batch dimension ``batch`` and the spatial size fixed to ``config.input_size``, so Triton can
-batch requests while every layer keeps static shapes. A refiner exported for serving after a coarse
-network (``--coarse-size``, cvunet.model.CoarseMaskRefiner) has two inputs instead: ``rgb``
-(N x 3 x S x S) and ``coarse`` (N x 1 x C x C, the coarse network's raw output). The CV-UNet config
+batch requests while every layer keeps static shapes. The CV-UNet config
 travels inside the file as the metadata property ``cvunet_config`` (JSON) for the serving side to read;
 a U²-Net export records ``network`` and the ``source_sha256`` of the published file its weights came
 from, and every export ``exported_by`` = ``cvunet.export_onnx``.
@@ -34,13 +32,12 @@ import onnxruntime as ort
 import torch
 
 from matting.files import sibling_temp_path
-from cvunet.model import PRESETS, CoarseMaskRefiner, CVUNet, build_cvunet, count_parameters, load_checkpoint
+from cvunet.model import PRESETS, CVUNet, build_cvunet, count_parameters, load_checkpoint
 from cvunet.u2net import INPUT_SIZE as U2NET_INPUT_SIZE
 from cvunet.u2net import U2Net
 from matting.contract import EXPORTED_BY, SOURCE_SHA256
 
 INPUT_NAME = "input"
-REFINER_INPUT_NAMES = ("rgb", "coarse")
 OUTPUT_NAME = "alpha"
 BATCH_DIM_NAME = "batch"
 CONFIG_METADATA_KEY = "cvunet_config"
@@ -83,20 +80,15 @@ def sample_input(model: CVUNet, batch: int, seed: int) -> torch.Tensor:
     return torch.cat(channels, dim=1)
 
 
-def graph_inputs(model: CVUNet | CoarseMaskRefiner | U2Net, batch: int, seed: int) -> dict[str, torch.Tensor]:
-    """Seeded example inputs by graph input name (a served refiner: RGB and a raw coarse output)."""
+def graph_inputs(model: CVUNet | U2Net, batch: int, seed: int) -> dict[str, torch.Tensor]:
+    """Seeded example inputs by graph input name."""
     if isinstance(model, U2Net):
         generator = torch.Generator().manual_seed(seed)
         return {INPUT_NAME: torch.randn((batch, 3, U2NET_INPUT_SIZE, U2NET_INPUT_SIZE), generator=generator)}
-    if isinstance(model, CoarseMaskRefiner):
-        generator = torch.Generator().manual_seed(seed)
-        size, coarse = model.config.input_size, model.coarse_size
-        rgb = torch.randn((batch, 3, size, size), generator=generator)
-        return dict(zip(REFINER_INPUT_NAMES, (rgb, torch.rand((batch, 1, coarse, coarse), generator=generator))))
     return {INPUT_NAME: sample_input(model, batch, seed)}
 
 
-def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner | U2Net, onnx_path: Path, batch: int) -> float:
+def max_abs_diff_vs_torch(model: CVUNet | U2Net, onnx_path: Path, batch: int) -> float:
     """Run the same seeded batch through PyTorch and ONNX Runtime (CPU) and return the largest difference."""
     device = next(model.parameters()).device
     inputs = graph_inputs(model, batch, seed=0)
@@ -109,7 +101,7 @@ def max_abs_diff_vs_torch(model: CVUNet | CoarseMaskRefiner | U2Net, onnx_path: 
     return float(np.max(np.abs(actual - expected)))
 
 
-def metadata(model: CVUNet | CoarseMaskRefiner | U2Net) -> dict[str, str]:
+def metadata(model: CVUNet | U2Net) -> dict[str, str]:
     """What the file records about its origin: the exporter, and the CV-UNet config or the U²-Net source."""
     if isinstance(model, U2Net):
         return {EXPORTED_BY: EXPORTER, "network": model.name, SOURCE_SHA256: model.source_sha256 or ""}
@@ -117,7 +109,7 @@ def metadata(model: CVUNet | CoarseMaskRefiner | U2Net) -> dict[str, str]:
 
 
 def export_onnx(
-    model: CVUNet | CoarseMaskRefiner | U2Net, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
+    model: CVUNet | U2Net, out_path: str | os.PathLike, opset: int = 18, batch_verify: int = 2, atol: float = 1e-4
 ) -> dict[str, Any]:
     """Export ``model`` (in eval mode) to ``out_path``, verify it, and return a report.
 
@@ -174,8 +166,8 @@ def export_onnx(
         "opset": exported_opset,
         "max_abs_diff": max_abs_diff,
         "verified_batch": batch_verify,
-        "input_size": trace_inputs[INPUT_NAME].shape[-1] if INPUT_NAME in trace_inputs else model.config.input_size,
-        "in_channels": trace_inputs[INPUT_NAME].shape[1] if INPUT_NAME in trace_inputs else model.config.in_channels,
+        "input_size": trace_inputs[INPUT_NAME].shape[-1],
+        "in_channels": trace_inputs[INPUT_NAME].shape[1],
         "parameters": count_parameters(model),
     }
 
@@ -186,9 +178,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--preset", choices=sorted(PRESETS), help="fresh, untrained network of this preset")
     source.add_argument("--checkpoint", type=Path, help="checkpoint written by cvunet.model.save_checkpoint")
     parser.add_argument("--in-channels", type=int, choices=(3, 4), help="with --preset: 4 for the refiner role")
-    parser.add_argument(
-        "--coarse-size", type=int, help="a refiner as served after a coarse network with this output size (320: U²-Netp)"
-    )
     parser.add_argument("--out", type=Path, required=True, help="destination .onnx file")
     parser.add_argument("--opset", type=int, default=18)
     args = parser.parse_args(argv)
@@ -207,8 +196,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         model = build_cvunet(args.preset, in_channels=args.in_channels).eval()
-    if args.coarse_size is not None:
-        model = CoarseMaskRefiner(model, args.coarse_size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = export_onnx(model, args.out, opset=args.opset)
     print(json.dumps(report, indent=2))

@@ -97,8 +97,8 @@ PRESETS: dict[str, CVUNetConfig] = {
         aspp_channels=128,
         input_size=512,
     ),
-    # The refiner role (served as CoarseMaskRefiner): runs on every request after the coarse network,
-    # so it is a third of lite's size and ~2.5x faster on CPU.
+    # The refiner role (a 4th input channel holds a coarse matte to correct): a third of lite's size
+    # and ~2.5x faster on CPU, since it would run on every request after the coarse network.
     "refiner": CVUNetConfig(
         widths=(16, 32, 64, 96, 128),
         rdb_layers=3,
@@ -268,23 +268,6 @@ def coarse_channel(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     high = raw.amax(dim=(1, 2, 3), keepdim=True)
     stretched = (raw - low) / (high - low).clamp_min(1e-6)
     return F.interpolate(stretched, size=size, mode="bilinear", align_corners=False)
-
-
-class CoarseMaskRefiner(nn.Module):
-    """A 4-channel CV-UNet as served after a coarse network: (RGB input, the coarse network's raw
-    output, ``coarse_size``² as U²-Netp's) → alpha at the RGB input's size, so no python step sits
-    between the two networks."""
-
-    def __init__(self, refiner: CVUNet, coarse_size: int = 320) -> None:
-        super().__init__()
-        if refiner.config.in_channels != 4:
-            raise ValueError("CoarseMaskRefiner needs a 4-channel (refiner) CV-UNet")
-        self.refiner = refiner
-        self.config = refiner.config
-        self.coarse_size = coarse_size
-
-    def forward(self, image: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        return self.refiner(torch.cat([image, coarse_channel(coarse, tuple(image.shape[-2:]))], dim=1))
 
 
 def build_cvunet(preset_or_config: str | CVUNetConfig, in_channels: int | None = None) -> CVUNet:

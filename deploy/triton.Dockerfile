@@ -5,7 +5,7 @@ WORKDIR /workspace
 COPY deploy/requirements-triton.txt /tmp/requirements-triton.txt
 RUN pip install --no-cache-dir -r /tmp/requirements-triton.txt && python3 -c "import pymatting"
 COPY matting/ matting/
+COPY cvunet/ cvunet/
 COPY serving/ serving/
 COPY model_repository/ model_repository/
-COPY models/ models/
 ENV PYTHONPATH=/workspace

@@ -9,18 +9,13 @@ from __future__ import annotations
 # The Triton models of the served repository.
 #: preprocess → the default network → postprocess.
 ENSEMBLE = "matting"
-#: preprocess → U²-Netp → refiner → postprocess; serves ``refine=refiner``.
-REFINED_ENSEMBLE = "matting_refined"
 PREPROCESS = "preprocess"
 POSTPROCESS = "postprocess"
-REFINER = "refiner"
 #: The pretrained networks served side by side, chosen per request with the ``model`` option (like
 #: rembg's ``-m``): U²-Netp is fast, U²-Net is the quality model.
 PRETRAINED_NETWORKS = ("u2net", "u2netp")
 #: What ``matting`` runs when a request names no model: the better matte (README, "Matte quality").
 DEFAULT_NETWORK = "u2net"
-#: The refiner corrects this network's mattes (it was trained on its outputs).
-REFINER_COARSE_NETWORK = "u2netp"
 
 # The ensembles' tensors.
 IMAGE = "image"  # UINT8 [-1]: the encoded photo, untouched
@@ -33,9 +28,6 @@ OPTION_INPUTS = ("kind", "format", "bg_color", "foreground", "refine")
 # Tensors between the steps.
 NETWORK_INPUT = "network_input"
 NETWORK_OUTPUT = "network_output"
-REFINER_INPUT = "refiner_input"
-COARSE_OUTPUT = "coarse_output"
-REFINED_ALPHA = "refined_alpha"
 
 # What a served ONNX file records about its origin (metadata properties written by cvunet.export_onnx).
 EXPORTED_BY = "exported_by"
@@ -60,12 +52,6 @@ def network_ensemble(network: str) -> str:
     return f"{ENSEMBLE}_{network}"
 
 
-ENSEMBLES = (ENSEMBLE, REFINED_ENSEMBLE, *(network_ensemble(network) for network in PRETRAINED_NETWORKS))
-
-
-def ensemble_for(model: str | None, refine: str) -> str:
-    """The ensemble that serves a request with these (validated) options: ``model`` None means the
-    server's default network."""
-    if refine == "refiner":
-        return REFINED_ENSEMBLE
+def ensemble_for(model: str | None) -> str:
+    """The ensemble that serves a request for ``model`` (validated); None means the server's default network."""
     return ENSEMBLE if model is None else network_ensemble(model)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import ImageColor
 
-from matting.contract import PRETRAINED_NETWORKS, REFINER_COARSE_NETWORK, ensemble_for
+from matting.contract import PRETRAINED_NETWORKS, ensemble_for
 
 KINDS = ("rgba", "alpha", "composite")
 FORMATS = ("png", "webp")
@@ -21,9 +21,8 @@ FORMATS = ("png", "webp")
 #: removes the background's colour bleeding into hair and soft edges (costs ~2 s at 12 MP).
 FOREGROUNDS = ("original", "estimate")
 #: How the network's low-resolution matte becomes full size (matting.refine.full_resolution_matte):
-#: plain LANCZOS (rembg's way), the guided filter, the closed-form band, or the project-trained
-#: refiner (served by the ``matting_refined`` ensemble).
-REFINE_MODES = ("none", "guided", "closed-form", "refiner")
+#: plain LANCZOS (rembg's way), the guided filter or the closed-form band.
+REFINE_MODES = ("none", "guided", "closed-form")
 #: The networks a request may choose; none named means the server's default (``matting``).
 MODELS = PRETRAINED_NETWORKS
 #: Other spellings users type, per option → the canonical value.
@@ -94,7 +93,7 @@ class OutputOptions:
               foreground: str | None = None, refine: str | None = None, model: str | None = None) -> OutputOptions:
         """Validate user-supplied strings (names as in matting.contract.OPTION_INPUTS, and ``model``);
         empty or None means the default."""
-        options = cls(
+        return cls(
             kind=parse_choice("kind", kind, KINDS, cls.kind),
             format=parse_choice("format", format, FORMATS, cls.format),
             bg_color=parse_color(bg_color) if bg_color and bg_color.strip() else cls.bg_color,
@@ -102,10 +101,6 @@ class OutputOptions:
             refine=parse_choice("refine", refine, REFINE_MODES, cls.refine),
             model=parse_choice("model", model, MODELS, cls.model),
         )
-        if options.refine == "refiner" and options.model not in (None, REFINER_COARSE_NETWORK):
-            raise OptionsError(f"refine=refiner corrects {REFINER_COARSE_NETWORK}'s mattes: "
-                               f"use it with model={REFINER_COARSE_NETWORK}, not model={options.model}")
-        return options
 
     def as_strings(self) -> dict[str, str]:
         """The options as the strings :meth:`parse` reads back: what a client sends to the ensemble
@@ -115,7 +110,7 @@ class OutputOptions:
 
     @property
     def ensemble(self) -> str:
-        return ensemble_for(self.model, self.refine)
+        return ensemble_for(self.model)
 
     @property
     def media_type(self) -> str:

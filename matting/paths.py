@@ -6,8 +6,5 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("CVUNET_STATE_DIR", PROJECT_ROOT / ".state")).resolve()
 MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
-#: The project-trained refiner served after U²-Netp, as its verified ONNX export (committed, so serving
-#: needs no PyTorch; see models/refiner/MODEL_CARD.md).
-REFINER_MODEL = PROJECT_ROOT / "models" / "refiner" / "refiner.onnx"
 #: rembg's test photo and its outputs (MIT), in the shared folder laid beside the checkout (and beside CI's clone).
 REMBG_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures" / "rembg"

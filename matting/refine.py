@@ -114,16 +114,14 @@ class ClosedFormBand:
 #: The variants served per request (``refine`` option); parameters are those ``make quality`` measured best.
 GUIDED_UPSAMPLING = GuidedFilter(radius=8, eps=1e-3)
 CLOSED_FORM_BAND = ClosedFormBand()
-REFINED_UPSAMPLING = GuidedFilter(radius=8, eps=1e-3)
 
 
-#: matting.options.REFINE_MODES → low-resolution float matte in [0, 1] (the network's, or the refiner's
-#: for "refiner") → uint8 matte at the photo's size.
+#: matting.options.REFINE_MODES → the network's low-resolution float matte in [0, 1] → uint8 matte at the
+#: photo's size.
 FULL_RESOLUTION = {
     "none": lambda image, matte: resized_matte(matte, image.size),
     "guided": GUIDED_UPSAMPLING.upsample,
     "closed-form": lambda image, matte: CLOSED_FORM_BAND.refine(image, resized_matte(matte, image.size)),
-    "refiner": REFINED_UPSAMPLING.upsample,
 }
 
 

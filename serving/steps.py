@@ -48,15 +48,8 @@ def _optional_string(request, name: str) -> str | None:
     return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
 
 
-def _refiner_spec(parameters: dict[str, str]):
-    """The refiner's input preparation (a CV-UNet's), if this repository serves one."""
-    size = parameters.get("refiner_input_size")
-    return network_spec("cvunet", int(size)) if size else None
-
-
 class PreprocessStep:
-    """Encoded image bytes → network input (1×3×S×S), and the refiner's RGB input when the ensemble
-    asks for it; bad images are refused here.
+    """Encoded image bytes → network input (1×3×S×S); bad images are refused here.
 
     Large JPEGs are decoded at reduced scale (the network sees 320²); postprocess decodes the full
     image itself, which costs less than passing ~36 MB of pixels per 12-megapixel photo between steps.
@@ -66,8 +59,7 @@ class PreprocessStep:
         self.logger = pb_utils.Logger
         parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
-        self.refiner_spec = _refiner_spec(parameters)
-        self.draft = max(draft_size(spec) for spec in (self.spec, self.refiner_spec) if spec)
+        self.draft = draft_size(self.spec)
 
     def execute(self, requests):
         return [self._process(request) for request in requests]
@@ -80,10 +72,8 @@ class PreprocessStep:
                     f"send one image per request (got a batch of {encoded.shape[0]}); the server batches requests itself"
                 )
             image = decode_image(encoded[0].tobytes(), draft_size=self.draft)
-            outputs = [pb_utils.Tensor(contract.NETWORK_INPUT, prepare_input(image, self.spec)[np.newaxis])]
-            if self.refiner_spec and contract.REFINER_INPUT in request.requested_output_names():
-                outputs.append(pb_utils.Tensor(contract.REFINER_INPUT, prepare_input(image, self.refiner_spec)[np.newaxis]))
-            return pb_utils.InferenceResponse(output_tensors=outputs)
+            network_input = pb_utils.Tensor(contract.NETWORK_INPUT, prepare_input(image, self.spec)[np.newaxis])
+            return pb_utils.InferenceResponse(output_tensors=[network_input])
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
             return _error_response(exc, self.logger)
 
@@ -134,37 +124,25 @@ class OnnxNetworkStep:
 
 
 class PostprocessStep:
-    """Network output (or the refiner's matte) + encoded image → encoded result (rgba | alpha |
-    composite, png | webp) and the full-resolution matte, upsampled as the ``refine`` option asks."""
+    """Network output + encoded image → encoded result (rgba | alpha | composite, png | webp) and the
+    full-resolution matte, upsampled as the ``refine`` option asks."""
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
         parameters = _parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
-        self.refiner_spec = _refiner_spec(parameters)
 
     def execute(self, requests):
         return [self._process(request) for request in requests]
 
     def _process(self, request):
         try:
-            strings = {name: _optional_string(request, name) for name in contract.OPTION_INPUTS}
-            options = OutputOptions.parse(**strings)
-            refined = pb_utils.get_input_tensor_by_name(request, contract.REFINED_ALPHA)
-            if refined is not None:
-                if strings["refine"] and options.refine != "refiner":
-                    raise OptionsError(f"the {contract.REFINED_ENSEMBLE} model always refines with the refiner; "
-                                       f"send other refine modes to the {contract.ENSEMBLE} model")
-                matte, refine = normalised_output(refined.as_numpy()[0], self.refiner_spec), "refiner"
-            else:
-                if options.refine == "refiner":
-                    raise OptionsError(f"refine=refiner is served by the {contract.REFINED_ENSEMBLE} model" if self.refiner_spec
-                                       else "this server has no refiner: refine must be none, guided or closed-form")
-                network_output = pb_utils.get_input_tensor_by_name(request, contract.NETWORK_OUTPUT).as_numpy()[0]
-                matte, refine = normalised_output(network_output, self.spec), options.refine
+            options = OutputOptions.parse(**{name: _optional_string(request, name) for name in contract.OPTION_INPUTS})
+            network_output = pb_utils.get_input_tensor_by_name(request, contract.NETWORK_OUTPUT).as_numpy()[0]
+            matte = normalised_output(network_output, self.spec)
             background = _background(request, options)
             image = decode_image(pb_utils.get_input_tensor_by_name(request, contract.IMAGE).as_numpy()[0].tobytes())
-            alpha = full_resolution_matte(image, matte, refine)
+            alpha = full_resolution_matte(image, matte, options.refine)
             encoded = encode_image(compose(image, alpha, options, background), options.format)
             return pb_utils.InferenceResponse(
                 output_tensors=[

@@ -4,14 +4,12 @@
 
 Plans are specific to the GPU model and the TensorRT version, so they are never shipped: the
 docker-compose ``engine`` service runs this inside NVIDIA's Triton image before Triton starts. For
-every network in the repository (U²-Netp or CV-UNet, and the refiner) it reads ``<net>/1/model.onnx``
+every network in the repository (U²-Net, U²-Netp or CV-UNet) it reads ``<net>/1/model.onnx``
 and writes ``<net>/1/model.plan`` with one optimisation profile over batch 1..max for every input at
 its fixed size. The same with trtexec:
 
     trtexec --onnx=<net>/1/model.onnx --saveEngine=<net>/1/model.plan --fp16 \\
             --minShapes=network_input:1x3xSxS --optShapes=network_input:4x3xSxS --maxShapes=network_input:8x3xSxS
-
-(the refiner: the same three flags list both inputs, e.g. ``--minShapes=refiner_input:1x3x512x512,coarse_output:1x1x320x320``).
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from pathlib import Path
 
 from matting.files import atomic_write_bytes
 from matting.networks import NETWORKS
-from matting import contract
 from serving.repository.build import GPU_REPOSITORY
 from serving.repository.onnx_files import onnx_input_shapes
 
@@ -79,8 +76,7 @@ def build_plan(onnx_path: Path, plan_path: Path, max_batch: int = 8, workspace_g
 
 
 def build_repository_plans(repository: Path, max_batch: int = 8, workspace_gb: float = 4.0) -> list[Path]:
-    names = [*NETWORKS, contract.REFINER]
-    onnx_files = [repository / name / "1" / "model.onnx" for name in names if (repository / name / "1" / "model.onnx").exists()]
+    onnx_files = [repository / name / "1" / "model.onnx" for name in NETWORKS if (repository / name / "1" / "model.onnx").exists()]
     if not onnx_files:
         raise FileNotFoundError(f"no network ONNX file in {repository}: run `python -m serving.repository --target gpu` first")
     return [build_plan(path, path.with_name("model.plan"), max_batch, workspace_gb) for path in onnx_files]

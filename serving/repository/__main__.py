@@ -1,7 +1,7 @@
 """``python -m serving.repository``: write the Triton model repository.
 
-    python -m serving.repository                          # U²-Netp (default, pretrained) + the project's refiner
-    python -m serving.repository --no-refiner             # U²-Netp only
+    python -m serving.repository                          # U²-Net (default) and U²-Netp side by side
+    python -m serving.repository --network u2netp --alone # U²-Netp only
     python -m serving.repository --network cvunet --checkpoint run/best.pt
     python -m serving.repository --network cvunet --onnx cvunet.onnx --out /tmp/repo
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matting import contract
 from matting.networks import NETWORKS
-from matting.paths import MODEL_REPOSITORY, REFINER_MODEL
+from matting.paths import MODEL_REPOSITORY
 from serving.repository.build import GPU_REPOSITORY, TARGETS, build_repository
 from serving.repository.configs import RepositorySettings
 
@@ -25,13 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", choices=sorted(NETWORKS), default=contract.DEFAULT_NETWORK)
     parser.add_argument("--target", choices=TARGETS, default="cpu",
                         help="cpu: embedded Triton, python backend + ONNX Runtime; gpu: TensorRT plan (or ORT + TensorRT)")
-    parser.add_argument("--onnx", type=Path, help="network ONNX file (u2netp: instead of the fetched weights)")
+    parser.add_argument("--onnx", type=Path, help="network ONNX file (u2net/u2netp: another copy of the published file, "
+                                                  "ported and exported like the fetched one; cvunet: its export)")
     parser.add_argument("--checkpoint", type=Path, help="trained CV-UNet checkpoint to export and serve")
-    refiners = parser.add_mutually_exclusive_group()
-    refiners.add_argument("--refiner", type=Path, default=REFINER_MODEL,
-                          help="refiner checkpoint (cvunet.train) or its export for the matting_refined ensemble "
-                               "(u2netp only; default: the committed project-trained refiner)")
-    refiners.add_argument("--no-refiner", action="store_true", help="serve U²-Netp without the refiner ensemble")
+    parser.add_argument("--alone", action="store_true", help="serve --network only, without the other pretrained network")
     parser.add_argument("--out", type=Path, help=f"default {MODEL_REPOSITORY} (cpu), {GPU_REPOSITORY} (gpu)")
     parser.add_argument("--configs-only", action="store_true", help="write configs and step shims, no weights")
     parser.add_argument("--max-batch-size", type=int, default=RepositorySettings.max_batch_size)
@@ -50,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = build_repository(args.out or (GPU_REPOSITORY if args.target == "gpu" else MODEL_REPOSITORY), args.network,
                                args.onnx, args.checkpoint, settings, with_weights=not args.configs_only, target=args.target,
-                               refiner=None if args.no_refiner else args.refiner)
+                               alongside=() if args.alone else None)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

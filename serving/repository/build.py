@@ -1,10 +1,9 @@
 """Write the Triton model repository for a chosen network, and read back what one serves.
 
-The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``. Serving
-U²-Netp, it also holds the project-trained refiner (matting.paths.REFINER_MODEL, or ``refiner=``)
-and the ensemble ``matting_refined`` = ``preprocess`` → ``u2netp`` → ``refiner`` → ``postprocess``.
-The python steps are two-line shims over :mod:`serving.steps`. CV-UNet has no pretrained weights:
-it is served only from an explicit checkpoint or ONNX file.
+The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``, and one
+``matting_<network>`` ensemble per served network (by default U²-Net and U²-Netp side by side). The
+python steps are two-line shims over :mod:`serving.steps`. CV-UNet has no pretrained weights: it is
+served only from an explicit checkpoint or ONNX file.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from google.protobuf import text_format
 from matting import contract
 from matting.files import atomic_write_bytes, sibling_temp_path
 from matting.networks import NETWORKS, network_spec
-from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, REFINER_MODEL
+from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.repository.configs import (
     NETWORK_STEP_CLASS,
     STEP_CLASSES,
@@ -32,19 +31,15 @@ from serving.repository.configs import (
     postprocess_config,
     preprocess_config,
     read_config,
-    refiner_io,
     step_shim,
 )
-from serving.repository.onnx_files import (
-    configured_refiner_size,
-    onnx_input_shapes,
-    serving_onnx,
-    serving_refiner_onnx,
-    square_size,
-)
+from serving.repository.onnx_files import onnx_input_shapes, serving_onnx, square_size
 
 GPU_REPOSITORY = PROJECT_ROOT / "model_repository_gpu"
 TARGETS = ("cpu", "gpu")
+#: Models earlier versions wrote (the project-trained refiner, removed: it made real photos worse);
+#: rebuilding an old repository deletes them.
+RETIRED_MODELS = ("refiner", "matting_refined")
 
 
 def build_repository(
@@ -55,7 +50,6 @@ def build_repository(
     settings: RepositorySettings = RepositorySettings(),
     with_weights: bool = True,
     target: str = "cpu",
-    refiner: Path | None = REFINER_MODEL,
     alongside: tuple[str, ...] | None = None,
 ) -> Path:
     """Write ``out`` as the repository serving ``network`` on ``target`` (cpu | gpu); return ``out``.
@@ -66,27 +60,20 @@ def build_repository(
     ``onnx_path``/``checkpoint`` apply to ``network``. With ``with_weights=False`` only configs and
     shims are written (the committed default repository). The gpu target keeps ``model.onnx``
     beside where the TensorRT plan goes: ``serving.trt`` turns it into ``model.plan`` on the target
-    GPU at deploy time. ``refiner`` (a checkpoint or its served export) adds the ``matting_refined``
-    ensemble when U²-Netp is served, since it learnt U²-Netp's mistakes; otherwise the default, the
-    committed refiner, is left out.
+    GPU at deploy time.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     if alongside is None:
-        alongside = tuple(name for name in contract.PRETRAINED_NETWORKS if name != network and network in contract.PRETRAINED_NETWORKS)
+        alongside = contract.PRETRAINED_NETWORKS if network in contract.PRETRAINED_NETWORKS else ()
     served = [network, *(name for name in alongside if name != network)]
     specs = {name: replace(network_spec(name), name="") for name in served}  # unknown names fail here
     if len(set(specs.values())) > 1:
         raise ValueError(f"{', '.join(served)} prepare their inputs differently; they cannot share the pre/post steps")
-    if refiner is not None and contract.REFINER_COARSE_NETWORK not in served:
-        if refiner != REFINER_MODEL:
-            raise ValueError(f"the refiner corrects {contract.REFINER_COARSE_NETWORK}'s mattes; it cannot follow {network}")
-        refiner = None
     out = Path(out)
     with tempfile.TemporaryDirectory() as workdir:
         size = NETWORKS[network].input_size
         weights: dict[str, Path] = {}
-        refiner_size = None
         if with_weights:
             for name in served:  # validated there
                 source = (onnx_path, checkpoint) if name == network else (None, None)
@@ -95,29 +82,20 @@ def build_repository(
             if len(sizes) > 1:
                 raise ValueError(f"the served networks take different input sizes {sorted(sizes)}")
             size = sizes.pop()
-            if refiner is not None:
-                weights[contract.REFINER], refiner_size = serving_refiner_onnx(Path(refiner), size, Path(workdir))
-        elif refiner is not None:
-            refiner_size = configured_refiner_size(Path(refiner))
         networks = {name: network_io(size) for name in served}
-        if refiner_size:
-            networks[contract.REFINER] = refiner_io(refiner_size, size)
-        configs = {contract.PREPROCESS: preprocess_config(network, size, settings, refiner_size)}
+        configs = {contract.PREPROCESS: preprocess_config(network, size, settings)}
         alternatives = {}
         for name, io in networks.items():
             if target == "gpu":
                 configs[name], alternatives[name] = gpu_network_configs(name, io, settings)
             else:
                 configs[name] = network_config(name, io, settings)
-        configs[contract.POSTPROCESS] = postprocess_config(network, size, settings, refiner_size)
+        configs[contract.POSTPROCESS] = postprocess_config(network, size, settings)
         ensembles = {contract.ENSEMBLE: ensemble_config(contract.ENSEMBLE, network, settings)}
         ensembles |= {contract.network_ensemble(name): ensemble_config(contract.network_ensemble(name), name, settings)
                       for name in served}
-        if refiner_size:
-            ensembles[contract.REFINED_ENSEMBLE] = ensemble_config(contract.REFINED_ENSEMBLE, contract.REFINER_COARSE_NETWORK,
-                                                                   settings, refined=True)
         configs |= ensembles
-        possible = {*NETWORKS, contract.REFINER, contract.REFINED_ENSEMBLE, *map(contract.network_ensemble, NETWORKS)}
+        possible = {*NETWORKS, *map(contract.network_ensemble, NETWORKS), *RETIRED_MODELS}
         for stale in possible - set(configs):
             shutil.rmtree(out / stale, ignore_errors=True)
         for name, config in configs.items():

@@ -29,13 +29,6 @@ def network_io(size: int) -> ModelIO:
     return ModelIO(inputs=((contract.NETWORK_INPUT, (3, size, size)),), outputs=((contract.NETWORK_OUTPUT, (1, size, size)),))
 
 
-def refiner_io(size: int, coarse_size: int) -> ModelIO:
-    return ModelIO(
-        inputs=((contract.REFINER_INPUT, (3, size, size)), (contract.COARSE_OUTPUT, (1, coarse_size, coarse_size))),
-        outputs=((contract.REFINED_ALPHA, (1, size, size)),),
-    )
-
-
 @dataclass(frozen=True)
 class RepositorySettings:
     """Scheduling knobs; the defaults are what measured best on a 2-core CPU (see README)."""
@@ -74,20 +67,15 @@ def _python_config(name: str, settings: RepositorySettings, instances: int, para
     return config
 
 
-def _step_parameters(network: str, size: int, refiner_size: int | None) -> dict[str, str]:
-    parameters = {"network": network, "input_size": str(size)}
-    if refiner_size:
-        parameters["refiner_input_size"] = str(refiner_size)
-    return parameters
+def _step_parameters(network: str, size: int) -> dict[str, str]:
+    return {"network": network, "input_size": str(size)}
 
 
-def preprocess_config(network: str, size: int, settings: RepositorySettings, refiner_size: int | None = None) -> mc.ModelConfig:
-    """With a refiner it also prepares the refiner's RGB input, when the ensemble asks for it."""
-    config = _python_config(contract.PREPROCESS, settings, settings.step_instances, _step_parameters(network, size, refiner_size))
+def preprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
+    """Prepares the input of ``network`` and of every network whose preparation is the same."""
+    config = _python_config(contract.PREPROCESS, settings, settings.step_instances, _step_parameters(network, size))
     config.input.append(_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]))
     config.output.append(_output(contract.NETWORK_INPUT, mc.TYPE_FP32, [3, size, size]))
-    if refiner_size:
-        config.output.append(_output(contract.REFINER_INPUT, mc.TYPE_FP32, [3, refiner_size, refiner_size]))
     return config
 
 
@@ -139,21 +127,18 @@ def gpu_network_configs(network: str, io: ModelIO, settings: RepositorySettings)
     return configs[0], configs[1]
 
 
-def postprocess_config(network: str, size: int, settings: RepositorySettings, refiner_size: int | None = None) -> mc.ModelConfig:
-    """Takes the network's output, or with a refiner either that or the refined matte (one per ensemble)."""
-    config = _python_config(contract.POSTPROCESS, settings, settings.step_instances, _step_parameters(network, size, refiner_size))
-    config.input.extend([_tensor(contract.NETWORK_OUTPUT, mc.TYPE_FP32, [1, size, size], optional=bool(refiner_size)),
+def postprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
+    """Takes the output of ``network`` or of any network read the same way, and the request's inputs."""
+    config = _python_config(contract.POSTPROCESS, settings, settings.step_instances, _step_parameters(network, size))
+    config.input.extend([_tensor(contract.NETWORK_OUTPUT, mc.TYPE_FP32, [1, size, size]),
                          _tensor(contract.IMAGE, mc.TYPE_UINT8, [-1])])
-    if refiner_size:
-        config.input.append(_tensor(contract.REFINED_ALPHA, mc.TYPE_FP32, [1, refiner_size, refiner_size], optional=True))
     config.input.extend(_request_inputs()[1:])
     config.output.extend(_request_outputs())
     return config
 
 
-def ensemble_config(name: str, network: str, settings: RepositorySettings, refined: bool = False) -> mc.ModelConfig:
-    """preprocess → network → postprocess, or with ``refined`` the refiner between the network and
-    postprocess (``matting_refined``)."""
+def ensemble_config(name: str, network: str, settings: RepositorySettings) -> mc.ModelConfig:
+    """preprocess → network → postprocess."""
     config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=settings.max_batch_size)
     config.input.extend(_request_inputs())
     config.output.extend(_request_outputs())
@@ -164,14 +149,9 @@ def ensemble_config(name: str, network: str, settings: RepositorySettings, refin
     net = steps.add(model_name=network, model_version=-1)
     net.input_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT
     net.output_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT
-    if refined:
-        preprocess.output_map[contract.REFINER_INPUT] = contract.REFINER_INPUT
-        refiner = steps.add(model_name=contract.REFINER, model_version=-1)
-        refiner.input_map.update({contract.REFINER_INPUT: contract.REFINER_INPUT, contract.COARSE_OUTPUT: contract.NETWORK_OUTPUT})
-        refiner.output_map[contract.REFINED_ALPHA] = contract.REFINED_ALPHA
     postprocess = steps.add(model_name=contract.POSTPROCESS, model_version=-1)
     postprocess.input_map[contract.IMAGE] = contract.IMAGE
-    postprocess.input_map.update({contract.REFINED_ALPHA: contract.REFINED_ALPHA} if refined else {contract.NETWORK_OUTPUT: contract.NETWORK_OUTPUT})
+    postprocess.input_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT
     postprocess.input_map.update({name: name for name in (contract.BACKGROUND_IMAGE, *contract.OPTION_INPUTS)})
     postprocess.output_map.update({contract.RESULT: contract.RESULT, contract.ALPHA: contract.ALPHA})
     return config

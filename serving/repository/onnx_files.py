@@ -13,7 +13,7 @@ import onnx
 
 from matting.contract import EXPORTED_BY, SOURCE_SHA256
 from matting.files import atomic_write_bytes
-from serving.repository.configs import ModelIO, network_io, refiner_io
+from serving.repository.configs import ModelIO, network_io
 from serving.weights import PINNED, pretrained_checkpoint, sha256_of
 
 
@@ -58,16 +58,6 @@ def onnx_input_size(path: Path) -> int:
         raise ValueError(f"{path}: expected one input N×3×S×S with a fixed square size S, got {shapes}")
     _check_runs_batched(path, [(3, size, size)], (1, size, size))
     return size
-
-
-def refiner_sizes(path: Path) -> tuple[int, int]:
-    """Validate a served refiner ONNX file (RGB N×3×S×S, coarse output N×1×C×C → N×1×S×S); return (S, C)."""
-    shapes = onnx_input_shapes(path)
-    size, coarse = (square_size(shapes[0], 3), square_size(shapes[1], 1)) if len(shapes) == 2 else (None, None)
-    if size is None or coarse is None:
-        raise ValueError(f"{path}: a refiner takes N×3×S×S RGB and an N×1×C×C coarse output, got {shapes}")
-    _check_runs_batched(path, [(3, size, size), (1, coarse, coarse)], (1, size, size))
-    return size, coarse
 
 
 def standardise_io_names(path: Path, io: ModelIO) -> None:
@@ -137,32 +127,3 @@ def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, 
         )
     standardise_io_names(target, network_io(onnx_input_size(target)))
     return target
-
-
-def serving_refiner_onnx(refiner: Path, coarse_size: int, workdir: Path) -> tuple[Path, int]:
-    """Produce in ``workdir`` the refiner's served ONNX file from a checkpoint (exported as
-    cvunet.model.CoarseMaskRefiner, verified against PyTorch) or from such an export; return it and
-    its RGB input size."""
-    target = workdir / "refiner.onnx"
-    if refiner.suffix == ".onnx":
-        shutil.copyfile(refiner, target)
-    else:
-        from cvunet.model import CoarseMaskRefiner, load_checkpoint
-        from cvunet.export_onnx import export_onnx
-
-        export_onnx(CoarseMaskRefiner(load_checkpoint(refiner), coarse_size), target)
-    size, coarse = refiner_sizes(target)
-    if coarse != coarse_size:
-        raise ValueError(f"{refiner} expects a {coarse}² coarse output, the network gives {coarse_size}²")
-    standardise_io_names(target, refiner_io(size, coarse))
-    return target, size
-
-
-def configured_refiner_size(refiner: Path) -> int:
-    """The refiner's input size without exporting it (for a configs-only repository)."""
-    if refiner.suffix == ".onnx":
-        return refiner_sizes(refiner)[0]
-    import torch
-
-    return int(torch.load(refiner, map_location="cpu", weights_only=True)["config"]["input_size"])
-

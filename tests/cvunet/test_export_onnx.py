@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from cvunet.model import CoarseMaskRefiner, CVUNetConfig, build_cvunet, save_checkpoint
+from cvunet.model import CVUNetConfig, build_cvunet, save_checkpoint
 from cvunet.export_onnx import ExportVerificationError, export_onnx
 from matting.paths import PROJECT_ROOT
 from tests.support import tiny_cvunet_config
@@ -97,13 +97,3 @@ def test_cli_exports_a_checkpoint(tmp_path):
     assert report["path"] == str(out) and report["in_channels"] == 4
     assert report["max_abs_diff"] <= 1e-4
     assert onnx.load(out).graph.input[0].type.tensor_type.shape.dim[1].dim_value == 4
-
-
-def test_served_refiner_exports_with_two_inputs_and_matches_torch(tmp_path):
-    refiner = build_cvunet(dataclasses.replace(TINY, in_channels=4))
-    torch.nn.init.normal_(refiner.head.weight)  # a trained-looking head: the output is not just the mask
-    report = export_onnx(CoarseMaskRefiner(refiner, coarse_size=32), tmp_path / "refiner.onnx")
-    assert report["max_abs_diff"] <= 1e-4 and report["in_channels"] == 4
-    graph = onnx.load(str(tmp_path / "refiner.onnx")).graph
-    shapes = {t.name: [d.dim_value or d.dim_param for d in t.type.tensor_type.shape.dim] for t in graph.input}
-    assert shapes == {"rgb": ["batch", 3, 64, 64], "coarse": ["batch", 1, 32, 32]}

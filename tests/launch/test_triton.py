@@ -40,7 +40,7 @@ def test_not_a_repository_is_reported(tmp_path):
 
 
 def test_model_that_fails_to_load_is_named(tmp_path):
-    build_repository(tmp_path, "u2netp", with_weights=False, refiner=None, alongside=())
+    build_repository(tmp_path, "u2netp", with_weights=False, alongside=())
     (tmp_path / "u2netp" / "1" / "model.onnx").write_bytes(b"\x00 these are not weights")
     server = EmbeddedTriton(tmp_path, ports=Ports.free(), log_path=ARTIFACTS / "triton-broken-model.log")
     with pytest.raises(TritonStartError, match="exited with code 1 while starting(.|\n)*failed to load 'u2netp'"):

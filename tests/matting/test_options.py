@@ -52,10 +52,8 @@ def test_foreground_alias_and_error():
 
 
 @pytest.mark.parametrize("value", REFINE_MODES)
-def test_refine_accepts_its_values_and_picks_the_ensemble(value):
-    options = parsed(refine=value.upper())
-    assert options.refine == value
-    assert options.ensemble == (contract.REFINED_ENSEMBLE if value == "refiner" else contract.ENSEMBLE)
+def test_refine_accepts_its_values(value):
+    assert parsed(refine=value.upper()).refine == value
 
 
 @pytest.mark.parametrize(("alias", "mode"), [("off", "none"), ("guided-filter", "guided"), ("closed_form", "closed-form"),
@@ -64,8 +62,10 @@ def test_refine_aliases(alias, mode):
     assert parsed(refine=alias).refine == mode
 
 
-def test_refine_error():
-    with pytest.raises(OptionsError, match=r"^refine must be one of none, guided, closed-form, refiner \(or off=none, .*\), not 'sharpen'$"):
+def test_refine_error_and_the_removed_refiner():
+    with pytest.raises(OptionsError, match="refine must be one of none, guided, closed-form"):
+        parsed(refine="refiner")
+    with pytest.raises(OptionsError, match=r"^refine must be one of none, guided, closed-form \(or off=none, .*\), not 'sharpen'$"):
         parsed(refine="sharpen")
 
 
@@ -99,12 +99,6 @@ def test_model_aliases_default_and_error():
     assert parsed().model is None and parsed().ensemble == contract.ENSEMBLE, "no model: the server's default"
     with pytest.raises(OptionsError, match=r"^model must be one of u2net, u2netp \(or fast=u2netp, .*\), not 'isnet'$"):
         parsed(model="isnet")
-
-
-def test_the_refiner_only_follows_u2netp():
-    assert parsed(refine="refiner", model="u2netp").ensemble == contract.REFINED_ENSEMBLE
-    with pytest.raises(OptionsError, match="refine=refiner corrects u2netp's mattes: use it with model=u2netp, not model=u2net"):
-        parsed(refine="refiner", model="u2net")
 
 
 def test_a_huge_bad_value_is_quoted_short():

@@ -64,8 +64,6 @@ def test_import_serves_a_cvunet_checkpoint_then_restores_the_default(repository_
         assert control.is_model_ready("cvunet") and control.is_model_ready("matting")
         assert not control.is_model_ready("u2netp") and not control.is_model_ready("u2net")
         assert not control.is_model_ready("matting_u2net"), "what the repository no longer holds is unloaded"
-        assert not control.is_model_ready("matting_refined") and not control.is_model_ready("refiner"), \
-            "the refiner follows U²-Netp only"
         with MattingClient(server.grpc_url) as client:
             assert client.remove_background(image).alpha.shape == (150, 200)
             assert client.served_model() == ("cvunet", "1"), "what the history records comes from the server"
@@ -73,10 +71,10 @@ def test_import_serves_a_cvunet_checkpoint_then_restores_the_default(repository_
         restore_default(repository_copy, control)
         assert served_network(repository_copy) == "u2net"
         assert control.is_model_ready("u2net") and control.is_model_ready("u2netp") and not control.is_model_ready("cvunet")
-        assert control.is_model_ready("matting_refined") and control.is_model_ready("matting_u2netp")
+        assert control.is_model_ready("matting_u2net") and control.is_model_ready("matting_u2netp")
         with MattingClient(server.grpc_url) as client:
             assert client.remove_background(image).alpha.shape == (150, 200)
-            assert client.remove_background(image, OutputOptions(refine="refiner")).alpha.shape == (150, 200)
+            assert client.remove_background(image, OutputOptions(model="u2netp")).alpha.shape == (150, 200)
             assert client.served_model() == ("u2net", "1")
     finally:
         server.stop()

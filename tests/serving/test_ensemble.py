@@ -149,23 +149,16 @@ def _local_matte(image: Image.Image, refine: str, network: str = DEFAULT_NETWORK
         session = ort.InferenceSession(str(MODEL_REPOSITORY / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
         return session.run(None, {key: value[np.newaxis] for key, value in inputs.items()})[0][0]
 
-    if refine != "refiner":
-        spec = network_spec(network)
-        raw = run(network, network_input=prepare_input(image, spec))
-        return full_resolution_matte(image, normalised_output(raw, spec), refine)
-    u2netp = network_spec("u2netp")
-    raw = run("u2netp", network_input=prepare_input(image, u2netp))
-    refiner = network_spec("cvunet")
-    refined = run("refiner", refiner_input=prepare_input(image, refiner), coarse_output=raw)
-    return full_resolution_matte(image, normalised_output(refined, refiner), "refiner")
+    spec = network_spec(network)
+    raw = run(network, network_input=prepare_input(image, spec))
+    return full_resolution_matte(image, normalised_output(raw, spec), refine)
 
 
-@pytest.mark.parametrize("refine", ["guided", "closed-form", "refiner"])
+@pytest.mark.parametrize("refine", ["guided", "closed-form"])
 def test_refine_modes_serve_what_the_library_computes(client, refine):
     sample = synthetic_sample(HELD_OUT_SEEDS[0])
     data = support.encode(Image.fromarray(sample.image), "PNG")
-    plain_model = "u2netp" if refine == "refiner" else None  # the refiner refines U²-Netp's matte
-    plain = client.remove_background(data, OutputOptions(refine="none", model=plain_model)).alpha.astype(float)
+    plain = client.remove_background(data, OutputOptions(refine="none")).alpha.astype(float)
     served = client.remove_background(data, OutputOptions(refine=refine)).alpha.astype(float)
     expected = _local_matte(Image.fromarray(sample.image), refine).astype(float)
     assert served.shape == expected.shape == (512, 512)
@@ -176,12 +169,11 @@ def test_refine_modes_serve_what_the_library_computes(client, refine):
 @pytest.mark.parametrize(
     ("model", "refine", "message"),
     [
-        ("matting", "refiner", "served by the matting_refined model"),
-        ("matting_refined", "guided", "always refines with the refiner"),
         ("matting", "sharpen", "refine must be one of"),
+        ("matting_u2netp", "refiner", "refine must be one of none, guided, closed-form"),
     ],
 )
-def test_refine_mode_and_model_mismatches_are_request_errors(triton, model, refine, message):
+def test_a_bad_refine_mode_sent_over_kserve_is_a_request_error(triton, model, refine, message):
     photo = support.PHOTO.read_bytes()
     image = tritonclient_grpc.InferInput("image", [1, len(photo)], "UINT8")
     image.set_data_from_numpy(np.frombuffer(photo, dtype=np.uint8)[np.newaxis])
@@ -201,7 +193,7 @@ def test_cli_writes_the_result_and_leaves_the_input_alone(triton, tmp_path):
     done = subprocess.run(command + ["-o", str(tmp_path / "out.png")], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert decode((tmp_path / "out.png").read_bytes()).mode == "RGBA"
-    done = subprocess.run(command + ["--alpha-only", "--refine", "refiner"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(command + ["--alpha-only", "-m", "u2netp"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and decode((tmp_path / "photo.matte.png").read_bytes()).mode == "L"
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png", "photo.jpg", "photo.matte.png"]
@@ -261,7 +253,6 @@ def test_background_picture_is_composited_by_the_server(client):
 def test_served_model_is_what_the_server_says(client):
     assert client.served_model() == (DEFAULT_NETWORK, "1")
     assert client.served_model(OutputOptions(model="u2netp")) == ("u2netp", "1")
-    assert client.served_model(OutputOptions(refine="refiner")) == ("u2netp + refiner", "1")
 
 
 def test_cli_composites_onto_a_background_picture(triton, tmp_path):

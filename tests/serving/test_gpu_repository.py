@@ -10,7 +10,6 @@ import onnx
 import pytest
 
 from matting.paths import PROJECT_ROOT
-from matting.contract import REFINED_ENSEMBLE
 from serving.repository import build_repository, read_config
 from tests.support import check_ensemble_wiring
 
@@ -41,14 +40,7 @@ def test_onnxruntime_alternative_uses_tensorrt_fp16(gpu_repository):
     assert list(alternative.input) == list(main.input) and list(alternative.output) == list(main.output)
 
 
-def test_refiner_runs_on_the_gpu_between_u2netp_and_postprocess(gpu_repository):
-    assert check_ensemble_wiring(gpu_repository, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
-    refiner = read_config(gpu_repository / "refiner" / "config.pbtxt")
-    assert refiner.platform == "tensorrt_plan" and refiner.instance_group[0].kind == refiner.instance_group[0].KIND_GPU
-    assert read_config(gpu_repository / "refiner" / "configs" / "onnxruntime.pbtxt").platform == "onnxruntime_onnx"
-
-
-@pytest.mark.parametrize("network", ["u2netp", "refiner"])
+@pytest.mark.parametrize("network", ["u2net", "u2netp"])
 def test_onnx_tensor_names_match_the_configs(gpu_repository, network):
     """TensorRT keeps the ONNX tensor names as bindings, and Triton matches config names against them."""
     model = onnx.load(str(gpu_repository / network / "1" / "model.onnx"))

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from matting.contract import DEFAULT_NETWORK, ENSEMBLE, EXPORTED_BY, REFINED_ENSEMBLE, SOURCE_SHA256, network_ensemble
+from matting.contract import DEFAULT_NETWORK, ENSEMBLE, EXPORTED_BY, SOURCE_SHA256, network_ensemble
 from matting.paths import MODEL_REPOSITORY
 from serving.repository import build_repository, read_config
-from serving.repository.onnx_files import onnx_input_size, refiner_sizes
+from serving.repository.onnx_files import onnx_input_size
 from serving.weights import PINNED
 from tests.support import check_ensemble_wiring
 
@@ -32,26 +32,25 @@ def test_default_repository_serves_both_networks_side_by_side():
         config = read_config(MODEL_REPOSITORY / network / "config.pbtxt")
         assert config.model_warmup, "the network must warm up before the first user request"
         assert list(config.input[0].dims) == [3, 320, 320]
-    assert check_ensemble_wiring(MODEL_REPOSITORY, REFINED_ENSEMBLE) == ["preprocess", "u2netp", "refiner", "postprocess"]
-    refiner = read_config(MODEL_REPOSITORY / "refiner" / "config.pbtxt")
-    assert set(refiner.model_warmup[0].inputs) == {"refiner_input", "coarse_output"}
+    assert not (MODEL_REPOSITORY / "refiner").exists() and not (MODEL_REPOSITORY / "matting_refined").exists()
 
 
-@pytest.mark.parametrize("name", [ENSEMBLE, REFINED_ENSEMBLE, network_ensemble("u2net"), network_ensemble("u2netp")])
+@pytest.mark.parametrize("name", [ENSEMBLE, network_ensemble("u2net"), network_ensemble("u2netp")])
 def test_optional_options_are_declared_optional(name):
     ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
     assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"bg_image", "kind", "format", "bg_color", "foreground", "refine"}
     assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
 
 
-def test_refiner_follows_u2netp_only(tmp_path):
-    build_repository(tmp_path, "u2net", with_weights=False, alongside=("u2netp",))
-    assert (tmp_path / "refiner").is_dir() and (tmp_path / REFINED_ENSEMBLE).is_dir()
+def test_rebuilding_removes_what_is_no_longer_served(tmp_path):
+    for retired in ("refiner", "matting_refined"):  # what the removed refiner left in older repositories
+        (tmp_path / retired / "1").mkdir(parents=True)
+        (tmp_path / retired / "config.pbtxt").write_text(f'name: "{retired}"')
+    build_repository(tmp_path, "u2net", with_weights=False)
+    assert (tmp_path / "u2netp").is_dir() and (tmp_path / network_ensemble("u2netp")).is_dir()
+    assert not (tmp_path / "refiner").exists() and not (tmp_path / "matting_refined").exists()
     build_repository(tmp_path, "u2net", with_weights=False, alongside=())
-    assert not (tmp_path / "refiner").exists() and not (tmp_path / REFINED_ENSEMBLE).exists(), "stale refiner left behind"
     assert not (tmp_path / "u2netp").exists() and not (tmp_path / network_ensemble("u2netp")).exists()
-    with pytest.raises(ValueError, match="cannot follow cvunet"):
-        build_repository(tmp_path, "cvunet", onnx_path=tmp_path / "unused.onnx", refiner=tmp_path / "other.pt")
 
 
 def test_cvunet_is_never_served_without_trained_weights(tmp_path):
@@ -82,8 +81,6 @@ def test_onnx_validation_refuses_unusable_files(tmp_path):
     rgb_out = _write_model(tmp_path / "rgb.onnx", ["batch", 3, 64, 64], ["batch", 3, 64, 64])
     with pytest.raises(ValueError, match="output shape"):
         onnx_input_size(rgb_out)
-    with pytest.raises(ValueError, match="a refiner takes"):
-        refiner_sizes(rgb_out)
 
 
 @pytest.mark.parametrize("network", ["u2net", "u2netp"])

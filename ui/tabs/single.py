@@ -48,7 +48,6 @@ STRINGS = {
         "refine_none": "Standard (as rembg)",
         "refine_guided": "Guided filter",
         "refine_closed-form": "Closed-form (slower)",
-        "refine_refiner": "Project-trained refiner (experimental)",
         "decontaminate": "Remove background colour from edges (slower)",
         "decontaminate_help": "Estimates the subject's own colours in hair and soft edges, so the old background does not tint them.",
         "start": "Start processing",
@@ -85,7 +84,6 @@ STRINGS = {
         "refine_none": "标准（与 rembg 相同）",
         "refine_guided": "导向滤波",
         "refine_closed-form": "闭式抠图（较慢）",
-        "refine_refiner": "项目训练的细化网络（实验性）",
         "decontaminate": "去除边缘背景色（较慢）",
         "decontaminate_help": "估计头发和柔和边缘处主体自身的颜色，避免原背景颜色渗入。",
         "start": "开始处理",
@@ -233,7 +231,7 @@ def _request(context: UiContext) -> SingleRequest:
     save = st.checkbox(text("save"), key="single_save")
     return SingleRequest.from_form(mode, format, bg_color, decontaminate, refine,
                                    background.getvalue() if background else None,
-                                   background.name if background else None, save, None if refine == "refiner" else model)
+                                   background.name if background else None, save, model)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
