@@ -1,6 +1,6 @@
 """Batch folder client: every image under a folder through the Triton ensemble, on one server or several.
 
-    python -m client.batch IN_DIR [OUT_DIR] [--recursive] [--concurrency N] [--alpha-only | --bg-color C]
+    python -m client.batch IN_DIR [OUT_DIR] [-m u2net|u2netp] [--recursive] [--concurrency N] [--alpha-only | --bg-color C]
                            [--url HOST:PORT [--url HOST:PORT ...]]
 
 Keeps several requests in flight (reading and writing overlap with inference), mirrors sub-folders,

@@ -3,8 +3,9 @@
 Every entry point (command lines, batch, REST, dashboard, Python API) builds an ``OutputOptions``
 with :meth:`OutputOptions.parse` and hands it down; the Triton postprocess step parses the same
 strings from its input tensors with the same method. ``model`` is the one option that is not a
-tensor: it picks the ensemble that serves the request (``OutputOptions.ensemble``). Values are case-insensitive and may use the
-aliases below; an invalid value raises :class:`OptionsError` naming the option and what it accepts.
+tensor: it picks the ensemble that serves the request (``OutputOptions.ensemble``). Values are
+case-insensitive and may use the aliases below; an invalid value raises :class:`OptionsError` naming
+the option and what it accepts.
 """
 
 from __future__ import annotations
