@@ -7,6 +7,8 @@ optional boolean ``region`` (e.g. a trimap's unknown band; default: the whole im
 - MSE: mean squared error over the region.
 - Grad: sum of squared differences of Gaussian-derivative gradient magnitudes (σ = 1.4), ÷1000.
 - Conn: connectivity error (threshold step 0.1, θ = 0.15), ÷1000.
+- MAE: mean absolute error over the region, and IoU: intersection over union of the mattes cut at 0.5 —
+  how segmentation-style evaluations with crisp human-made masks score a matte.
 """
 
 from __future__ import annotations
@@ -72,10 +74,25 @@ def connectivity_error(predicted: np.ndarray, truth: np.ndarray, region: np.ndar
     return float(np.abs(degree(predicted) - degree(truth))[region].sum() / 1000)
 
 
+def mae(predicted: np.ndarray, truth: np.ndarray, region: np.ndarray | None = None) -> float:
+    region = _check(predicted, truth, region)
+    return float(np.abs(predicted - truth)[region].mean()) if region.any() else 0.0
+
+
+def iou(predicted: np.ndarray, truth: np.ndarray, region: np.ndarray | None = None, threshold: float = 0.5) -> float:
+    """1.0 when neither matte has foreground in the region."""
+    region = _check(predicted, truth, region)
+    ours, theirs = (predicted > threshold) & region, (truth > threshold) & region
+    union = (ours | theirs).sum()
+    return float((ours & theirs).sum() / union) if union else 1.0
+
+
 def all_metrics(predicted: np.ndarray, truth: np.ndarray, region: np.ndarray | None = None) -> dict[str, float]:
     return {
         "SAD": sad(predicted, truth, region),
         "MSE": mse(predicted, truth, region),
         "Grad": gradient_error(predicted, truth, region),
         "Conn": connectivity_error(predicted, truth, region),
+        "MAE": mae(predicted, truth, region),
+        "IoU": iou(predicted, truth, region),
     }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matting.metrics import all_metrics, connectivity_error, gradient_error, mse, sad
+from matting.metrics import all_metrics, connectivity_error, gradient_error, iou, mae, mse, sad
 
 
 def test_identical_mattes_score_zero():
     truth = np.random.default_rng(0).random((40, 50))
-    assert all_metrics(truth, truth) == {"SAD": 0.0, "MSE": 0.0, "Grad": 0.0, "Conn": 0.0}
+    assert all_metrics(truth, truth) == {"SAD": 0.0, "MSE": 0.0, "Grad": 0.0, "Conn": 0.0, "MAE": 0.0, "IoU": 1.0}
 
 
 def test_sad_and_mse_by_hand():
@@ -48,3 +48,14 @@ def test_connectivity_by_hand():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="shapes differ"):
         sad(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_mae_and_iou_by_hand():
+    truth = np.zeros((10, 10))
+    truth[:, :5] = 1.0  # 50 foreground pixels
+    predicted = truth.copy()
+    predicted[:, 5] = 0.8  # 10 more pixels above the cut
+    predicted[0, 0] = 0.3  # one foreground pixel lost
+    assert mae(predicted, truth) == pytest.approx((10 * 0.8 + 0.7) / 100)
+    assert iou(predicted, truth) == pytest.approx(49 / 60)
+    assert iou(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0
