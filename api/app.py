@@ -171,12 +171,13 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         foreground: Annotated[str | None, Form(description="original (default) | estimate: no background colour in soft edges")] = None,
         refine: Annotated[str | None, Form(description="none (default) | guided | closed-form: how the matte reaches full size")] = None,
         model: Annotated[str | None, Form(description="u2netp (fast) | u2net (quality); default: the server's")] = None,
+        tta: Annotated[str | None, Form(description="none (default) | flip: a better matte for twice the network time")] = None,
         bg_image: Annotated[UploadFile | None, File(description="composite onto this picture (kind=composite), scaled to cover the photo")] = None,
     ) -> Response:
         """Remove the background of ``image``; by default an RGBA PNG cut-out."""
         started = time.perf_counter()
         try:
-            options = OutputOptions.parse(kind, output_format, bg_color, foreground, refine, model)
+            options = OutputOptions.parse(kind, output_format, bg_color, foreground, refine, model, tta)
         except OptionsError as exc:
             raise HTTPException(400, str(exc)) from None
         data = _read_upload(image, "image", max_upload_bytes)

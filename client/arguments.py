@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from matting.contract import DEFAULT_TRITON_URLS
-from matting.options import FORMATS, MODELS, REFINE_MODES, OutputOptions
+from matting.options import FORMATS, MODELS, REFINE_MODES, TTA_MODES, OutputOptions
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +15,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                                               "quality; default: the server's, see README)")
     parser.add_argument("--alpha-only", action="store_true", help="write the grayscale matte instead of the cut-out")
     parser.add_argument("--bg-color", help="composite on this colour ('#RRGGBB', 'white', 'R,G,B') instead of transparency")
+    parser.add_argument("--tta", default=OutputOptions.tta, help=f"test-time augmentation: {' | '.join(TTA_MODES)} (flip: a "
+                                                            "better matte for twice the network time; default %(default)s)")
     parser.add_argument("--bg-image", type=Path, help="composite on this picture (scaled to cover the photo) instead of a colour")
     parser.add_argument("--format", default=OutputOptions.format, help=f"{' | '.join(FORMATS)} (default %(default)s)")
     parser.add_argument("--decontaminate", action="store_true", help="estimate foreground colours (no background colour in soft edges)")
@@ -27,7 +29,7 @@ def output_options(args: argparse.Namespace) -> OutputOptions:
     """The validated options those flags ask for; raises matting.options.OptionsError."""
     kind = "alpha" if args.alpha_only else "composite" if args.bg_color or args.bg_image else "rgba"
     return OutputOptions.parse(kind, args.format, args.bg_color, "estimate" if args.decontaminate else None, args.refine,
-                               args.model)
+                               args.model, args.tta)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:

@@ -73,7 +73,7 @@ class MattingClient:
         config = self._as_dict(self._client.get_model_config(ensemble))
         config = config.get("config", config)
         steps = [step["model_name"] for step in config.get("ensemble_scheduling", {}).get("step", [])]
-        networks = [name for name in steps if name not in (contract.PREPROCESS, contract.POSTPROCESS)]
+        networks = dict.fromkeys(name for name in steps if name not in (contract.PREPROCESS, contract.POSTPROCESS))
         versions = self.model_metadata(ensemble).get("versions") or []
         return " + ".join(networks) or "unknown", ",".join(versions) or "unknown"
 

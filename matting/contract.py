@@ -28,6 +28,9 @@ OPTION_INPUTS = ("kind", "format", "bg_color", "foreground", "refine")
 # Tensors between the steps.
 NETWORK_INPUT = "network_input"
 NETWORK_OUTPUT = "network_output"
+#: The mirrored photo's input and output, for flip test-time augmentation (``tta=flip``).
+NETWORK_INPUT_MIRRORED = "network_input_mirrored"
+NETWORK_OUTPUT_MIRRORED = "network_output_mirrored"
 
 # What a served ONNX file records about its origin (metadata properties written by cvunet.export_onnx).
 EXPORTED_BY = "exported_by"
@@ -52,6 +55,13 @@ def network_ensemble(network: str) -> str:
     return f"{ENSEMBLE}_{network}"
 
 
-def ensemble_for(model: str | None) -> str:
-    """The ensemble that serves a request for ``model`` (validated); None means the server's default network."""
-    return ENSEMBLE if model is None else network_ensemble(model)
+def flipped_ensemble(ensemble: str) -> str:
+    """The ensemble that runs ``ensemble``'s network on the photo and on its mirror image and averages the mattes."""
+    return f"{ensemble}_flip"
+
+
+def ensemble_for(model: str | None, tta: str = "none") -> str:
+    """The ensemble that serves a request for ``model`` (validated; None means the server's default
+    network) with test-time augmentation ``tta`` (none | flip)."""
+    ensemble = ENSEMBLE if model is None else network_ensemble(model)
+    return flipped_ensemble(ensemble) if tta == "flip" else ensemble

@@ -49,7 +49,8 @@ def _optional_string(request, name: str) -> str | None:
 
 
 class PreprocessStep:
-    """Encoded image bytes → network input (1×3×S×S); bad images are refused here.
+    """Encoded image bytes → network input (1×3×S×S), and the mirrored photo's when the ensemble asks for
+    it (flip test-time augmentation); bad images are refused here.
 
     Large JPEGs are decoded at reduced scale (the network sees 320²); postprocess decodes the full
     image itself, which costs less than passing ~36 MB of pixels per 12-megapixel photo between steps.
@@ -72,8 +73,12 @@ class PreprocessStep:
                     f"send one image per request (got a batch of {encoded.shape[0]}); the server batches requests itself"
                 )
             image = decode_image(encoded[0].tobytes(), draft_size=self.draft)
-            network_input = pb_utils.Tensor(contract.NETWORK_INPUT, prepare_input(image, self.spec)[np.newaxis])
-            return pb_utils.InferenceResponse(output_tensors=[network_input])
+            network_input = prepare_input(image, self.spec)[np.newaxis]
+            outputs = [pb_utils.Tensor(contract.NETWORK_INPUT, network_input)]
+            if contract.NETWORK_INPUT_MIRRORED in request.requested_output_names():
+                mirrored = np.ascontiguousarray(network_input[..., ::-1])  # the input of the mirrored photo
+                outputs.append(pb_utils.Tensor(contract.NETWORK_INPUT_MIRRORED, mirrored))
+            return pb_utils.InferenceResponse(output_tensors=outputs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
             return _error_response(exc, self.logger)
 
@@ -124,8 +129,9 @@ class OnnxNetworkStep:
 
 
 class PostprocessStep:
-    """Network output + encoded image → encoded result (rgba | alpha | composite, png | webp) and the
-    full-resolution matte, upsampled as the ``refine`` option asks."""
+    """Network output (averaged with the mirrored photo's, un-mirrored, under flip test-time augmentation)
+    + encoded image → encoded result (rgba | alpha | composite, png | webp) and the full-resolution
+    matte, upsampled as the ``refine`` option asks."""
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
@@ -140,6 +146,9 @@ class PostprocessStep:
             options = OutputOptions.parse(**{name: _optional_string(request, name) for name in contract.OPTION_INPUTS})
             network_output = pb_utils.get_input_tensor_by_name(request, contract.NETWORK_OUTPUT).as_numpy()[0]
             matte = normalised_output(network_output, self.spec)
+            mirrored = pb_utils.get_input_tensor_by_name(request, contract.NETWORK_OUTPUT_MIRRORED)
+            if mirrored is not None:
+                matte = (matte + normalised_output(mirrored.as_numpy()[0], self.spec)[:, ::-1]) / 2
             background = _background(request, options)
             image = decode_image(pb_utils.get_input_tensor_by_name(request, contract.IMAGE).as_numpy()[0].tobytes())
             alpha = full_resolution_matte(image, matte, options.refine)

@@ -1,7 +1,8 @@
 """Write the Triton model repository for a chosen network, and read back what one serves.
 
-The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``, and one
-``matting_<network>`` ensemble per served network (by default U²-Net and U²-Netp side by side). The
+The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``, one
+``matting_<network>`` ensemble per served network (by default U²-Net and U²-Netp side by side), and a
+``…_flip`` twin of each that also runs the network on the mirrored photo (``tta=flip``). The
 python steps are two-line shims over :mod:`serving.steps`. CV-UNet has no pretrained weights: it is
 served only from an explicit checkpoint or ONNX file.
 """
@@ -91,11 +92,16 @@ def build_repository(
             else:
                 configs[name] = network_config(name, io, settings)
         configs[contract.POSTPROCESS] = postprocess_config(network, size, settings)
-        ensembles = {contract.ENSEMBLE: ensemble_config(contract.ENSEMBLE, network, settings)}
-        ensembles |= {contract.network_ensemble(name): ensemble_config(contract.network_ensemble(name), name, settings)
-                      for name in served}
+        runs = {contract.ENSEMBLE: network} | {contract.network_ensemble(name): name for name in served}
+        ensembles = {}
+        for ensemble, runs_network in runs.items():
+            ensembles[ensemble] = ensemble_config(ensemble, runs_network, settings)
+            flipped = contract.flipped_ensemble(ensemble)
+            ensembles[flipped] = ensemble_config(flipped, runs_network, settings, flipped=True)
         configs |= ensembles
-        possible = {*NETWORKS, *map(contract.network_ensemble, NETWORKS), *RETIRED_MODELS}
+        possible = {*NETWORKS, *RETIRED_MODELS,
+                    *(ensemble for name in NETWORKS for ensemble in (contract.network_ensemble(name),
+                                                                      contract.flipped_ensemble(contract.network_ensemble(name))))}
         for stale in possible - set(configs):
             shutil.rmtree(out / stale, ignore_errors=True)
         for name, config in configs.items():

@@ -75,7 +75,8 @@ def preprocess_config(network: str, size: int, settings: RepositorySettings) -> 
     """Prepares the input of ``network`` and of every network whose preparation is the same."""
     config = _python_config(contract.PREPROCESS, settings, settings.step_instances, _step_parameters(network, size))
     config.input.append(_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]))
-    config.output.append(_output(contract.NETWORK_INPUT, mc.TYPE_FP32, [3, size, size]))
+    config.output.extend([_output(contract.NETWORK_INPUT, mc.TYPE_FP32, [3, size, size]),
+                          _output(contract.NETWORK_INPUT_MIRRORED, mc.TYPE_FP32, [3, size, size])])
     return config
 
 
@@ -131,14 +132,16 @@ def postprocess_config(network: str, size: int, settings: RepositorySettings) ->
     """Takes the output of ``network`` or of any network read the same way, and the request's inputs."""
     config = _python_config(contract.POSTPROCESS, settings, settings.step_instances, _step_parameters(network, size))
     config.input.extend([_tensor(contract.NETWORK_OUTPUT, mc.TYPE_FP32, [1, size, size]),
+                         _tensor(contract.NETWORK_OUTPUT_MIRRORED, mc.TYPE_FP32, [1, size, size], optional=True),
                          _tensor(contract.IMAGE, mc.TYPE_UINT8, [-1])])
     config.input.extend(_request_inputs()[1:])
     config.output.extend(_request_outputs())
     return config
 
 
-def ensemble_config(name: str, network: str, settings: RepositorySettings) -> mc.ModelConfig:
-    """preprocess → network → postprocess."""
+def ensemble_config(name: str, network: str, settings: RepositorySettings, flipped: bool = False) -> mc.ModelConfig:
+    """preprocess → network → postprocess; ``flipped`` runs the network a second time on the mirrored
+    photo and postprocess averages the two mattes (flip test-time augmentation)."""
     config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=settings.max_batch_size)
     config.input.extend(_request_inputs())
     config.output.extend(_request_outputs())
@@ -149,9 +152,16 @@ def ensemble_config(name: str, network: str, settings: RepositorySettings) -> mc
     net = steps.add(model_name=network, model_version=-1)
     net.input_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT
     net.output_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT
+    if flipped:
+        preprocess.output_map[contract.NETWORK_INPUT_MIRRORED] = contract.NETWORK_INPUT_MIRRORED
+        mirrored = steps.add(model_name=network, model_version=-1)
+        mirrored.input_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT_MIRRORED
+        mirrored.output_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT_MIRRORED
     postprocess = steps.add(model_name=contract.POSTPROCESS, model_version=-1)
     postprocess.input_map[contract.IMAGE] = contract.IMAGE
     postprocess.input_map[contract.NETWORK_OUTPUT] = contract.NETWORK_OUTPUT
+    if flipped:
+        postprocess.input_map[contract.NETWORK_OUTPUT_MIRRORED] = contract.NETWORK_OUTPUT_MIRRORED
     postprocess.input_map.update({name: name for name in (contract.BACKGROUND_IMAGE, *contract.OPTION_INPUTS)})
     postprocess.output_map.update({contract.RESULT: contract.RESULT, contract.ALPHA: contract.ALPHA})
     return config

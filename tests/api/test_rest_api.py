@@ -249,3 +249,8 @@ def test_model_field_picks_the_network(api_url):
     assert fast.status_code == quality.status_code == 200
     assert np.abs(np.asarray(decode(fast)).astype(int) - np.asarray(decode(quality))).mean() > 0.5, "two different networks"
     assert_error(post_image(api_url, support.PHOTO.read_bytes(), model="birefnet"), 400, "model must be one of u2net, u2netp")
+
+
+def test_tta_field(api_url):
+    assert post_image(api_url, support.PHOTO.read_bytes(), tta="flip", model="u2netp").status_code == 200
+    assert_error(post_image(api_url, support.PHOTO.read_bytes(), tta="rotate"), 400, "tta must be one of none, flip")

@@ -101,6 +101,19 @@ def test_model_aliases_default_and_error():
         parsed(model="isnet")
 
 
+@pytest.mark.parametrize(("value", "tta"), [("flip", "flip"), ("FLIP", "flip"), ("mirror", "flip"), ("off", "none"), ("", "none")])
+def test_tta_values_aliases_and_ensembles(value, tta):
+    options = parsed(tta=value)
+    assert options.tta == tta and "tta" not in options.as_strings()
+    assert options.ensemble == ("matting_flip" if tta == "flip" else "matting")
+    assert parsed(tta=value, model="u2netp").ensemble == ("matting_u2netp_flip" if tta == "flip" else "matting_u2netp")
+
+
+def test_tta_error():
+    with pytest.raises(OptionsError, match=r"^tta must be one of none, flip \(or off=none, mirror=flip\), not 'rotate'$"):
+        parsed(tta="rotate")
+
+
 def test_a_huge_bad_value_is_quoted_short():
     with pytest.raises(OptionsError) as refused:
         parsed(kind="x" * 1_000_000)

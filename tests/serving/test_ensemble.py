@@ -267,3 +267,19 @@ def test_cli_composites_onto_a_background_picture(triton, tmp_path):
     done = subprocess.run([sys.executable, "-m", "client", str(source), "--bg-image", str(tmp_path / "missing.png")],
                           cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "missing.png" in done.stderr
+
+
+def test_flip_averages_the_mattes_of_the_photo_and_its_mirror(client):
+    photo = support.PHOTO.read_bytes()
+    plain = client.remove_background(photo, OutputOptions(model="u2netp")).alpha.astype(float)
+    flipped = client.remove_background(photo, OutputOptions(model="u2netp", tta="flip")).alpha.astype(float)
+    image = Image.open(support.PHOTO).convert("RGB")
+    spec = network_spec("u2netp")
+    session = ort.InferenceSession(str(MODEL_REPOSITORY / "u2netp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    network_input = prepare_input(image, spec)
+    raw, mirrored = (session.run(None, {"network_input": tensor[np.newaxis]})[0][0]
+                     for tensor in (network_input, np.ascontiguousarray(network_input[..., ::-1])))
+    expected = full_resolution_matte(image, (normalised_output(raw, spec) + normalised_output(mirrored, spec)[:, ::-1]) / 2, "none")
+    assert np.abs(flipped - expected).mean() < 0.5 and np.abs(flipped - expected).max() <= 8, "not the averaged matte"
+    assert np.abs(flipped - plain).mean() > 0.2, "tta=flip served the plain matte"
+    assert client.served_model(OutputOptions(tta="flip")) == (DEFAULT_NETWORK, "1")

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from matting.contract import DEFAULT_NETWORK, ENSEMBLE, EXPORTED_BY, SOURCE_SHA256, network_ensemble
+from matting.contract import DEFAULT_NETWORK, ENSEMBLE, EXPORTED_BY, SOURCE_SHA256, flipped_ensemble, network_ensemble
 from matting.paths import MODEL_REPOSITORY
 from serving.repository import build_repository, read_config
 from serving.repository.onnx_files import onnx_input_size
@@ -29,13 +29,15 @@ def test_default_repository_serves_both_networks_side_by_side():
     assert check_ensemble_wiring(MODEL_REPOSITORY) == ["preprocess", DEFAULT_NETWORK, "postprocess"]
     for network in ("u2net", "u2netp"):
         assert check_ensemble_wiring(MODEL_REPOSITORY, network_ensemble(network)) == ["preprocess", network, "postprocess"]
+        assert check_ensemble_wiring(MODEL_REPOSITORY, flipped_ensemble(network_ensemble(network))) == \
+            ["preprocess", network, network, "postprocess"], "flip runs the network on the photo and on its mirror"
         config = read_config(MODEL_REPOSITORY / network / "config.pbtxt")
         assert config.model_warmup, "the network must warm up before the first user request"
         assert list(config.input[0].dims) == [3, 320, 320]
     assert not (MODEL_REPOSITORY / "refiner").exists() and not (MODEL_REPOSITORY / "matting_refined").exists()
 
 
-@pytest.mark.parametrize("name", [ENSEMBLE, network_ensemble("u2net"), network_ensemble("u2netp")])
+@pytest.mark.parametrize("name", [ENSEMBLE, flipped_ensemble(ENSEMBLE), network_ensemble("u2net"), network_ensemble("u2netp")])
 def test_optional_options_are_declared_optional(name):
     ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
     assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"bg_image", "kind", "format", "bg_color", "foreground", "refine"}

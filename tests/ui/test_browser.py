@@ -63,6 +63,11 @@ def wait(driver, seconds: float = 120) -> WebDriverWait:
     return WebDriverWait(driver, seconds, poll_frequency=0.5)
 
 
+def wait_until_idle(driver) -> None:
+    """Streamlit shows its status widget ("Running…") while the script runs."""
+    wait(driver).until(lambda driver: not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+
+
 def click_tab(driver, label: str) -> None:
     tab = wait(driver).until(ready.element_to_be_clickable((By.XPATH, f"//*[@role='tab'][contains(., '{label}')]")))
     tab.click()
@@ -71,9 +76,11 @@ def click_tab(driver, label: str) -> None:
 def test_single_image_in_a_real_browser(browser, dashboard_url):
     browser.get(dashboard_url)
     wait(browser).until(ready.presence_of_element_located((By.XPATH, "//*[@role='tab'][contains(., '单图处理')]")))
-    upload = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, "input[type='file']")))
-    upload.send_keys(str(support.PHOTO))
-    wait(browser).until(ready.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{support.PHOTO.name}')]")))
+    wait_until_idle(browser)  # a file sent while the first run still renders can be dropped with its widget
+    uploader = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stFileUploader']")))
+    uploader.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(support.PHOTO))
+    wait(browser).until(lambda driver: support.PHOTO.name in uploader.text)
+    wait_until_idle(browser)
     start = wait(browser).until(ready.element_to_be_clickable((By.XPATH, "//button[contains(., '开始处理')]")))
     start.click()
     # The result panels: the cut-out over a checkerboard, the matte, original vs result.

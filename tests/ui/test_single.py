@@ -148,13 +148,14 @@ def test_chinese_labels(app_test):
     assert app_test.checkbox(key="single_save").label == "保存到输出目录"
 
 
-def test_decontaminate_option_is_sent_and_recorded(app_test, ui_env):
+def test_decontaminate_and_flip_options_are_sent_and_recorded(app_test, ui_env):
     app_test.checkbox(key="single_decontaminate").check()
+    app_test.checkbox(key="single_flip").check()
     app = process(app_test, "photo.jpg", photo_jpeg())
     assert not app.exception and not single_tab(app).error
     assert RESULT_CAPTIONS <= captions(app)
     [job] = history_jobs(ui_env)
-    assert job.status == "ok" and job.options["decontaminate"] is True
+    assert job.status == "ok" and job.options["decontaminate"] is True and job.options["tta"] == "flip"
 
 
 def test_fast_model_choice_is_served_recorded_and_timed(app_test, ui_env):

@@ -48,6 +48,7 @@ STRINGS = {
         "refine_none": "Standard (as rembg)",
         "refine_guided": "Guided filter",
         "refine_closed-form": "Closed-form (slower)",
+        "flip": "Also matte the mirrored photo and average (better matte, twice the network time)",
         "decontaminate": "Remove background colour from edges (slower)",
         "decontaminate_help": "Estimates the subject's own colours in hair and soft edges, so the old background does not tint them.",
         "start": "Start processing",
@@ -84,6 +85,7 @@ STRINGS = {
         "refine_none": "标准（与 rembg 相同）",
         "refine_guided": "导向滤波",
         "refine_closed-form": "闭式抠图（较慢）",
+        "flip": "同时处理镜像照片并取平均（抠图更准，网络耗时约翻倍）",
         "decontaminate": "去除边缘背景色（较慢）",
         "decontaminate_help": "估计头发和柔和边缘处主体自身的颜色，避免原背景颜色渗入。",
         "start": "开始处理",
@@ -125,15 +127,19 @@ class SingleRequest:
     @classmethod
     def from_form(cls, mode: str = "transparent", format: str = "png", bg_color: str = "#ffffff",
                   decontaminate: bool = False, refine: str = OutputOptions.refine, background: bytes | None = None,
-                  background_name: str | None = None, save: bool = False, model: str | None = None) -> SingleRequest:
+                  background_name: str | None = None, save: bool = False, model: str | None = None,
+                  flip: bool = False) -> SingleRequest:
         options = OutputOptions.parse(kind=OUTPUT_MODES[mode], format=format, bg_color=bg_color,
-                                      foreground="estimate" if decontaminate else None, refine=refine, model=model)
+                                      foreground="estimate" if decontaminate else None, refine=refine, model=model,
+                                      tta="flip" if flip else None)
         return cls(options, mode, background if mode == "image" else None, background_name if mode == "image" else None, save)
 
     def for_history(self) -> dict:
         options = {"output": self.mode, "format": self.options.format, "save": self.save}
         if self.options.foreground == "estimate":
             options["decontaminate"] = True
+        if self.options.tta != OutputOptions.tta:
+            options["tta"] = self.options.tta
         if self.options.refine != OutputOptions.refine:
             options["refine"] = self.options.refine
         if self.mode == "color":
@@ -227,11 +233,12 @@ def _request(context: UiContext) -> SingleRequest:
                                       max_upload_size=context.settings.max_upload_mb)
     refine = st.selectbox(text("refine"), REFINE_MODES, index=REFINE_MODES.index(OutputOptions.refine),
                           format_func=lambda value: text(f"refine_{value}"), key="single_refine", help=text("refine_help"))
+    flip = st.checkbox(text("flip"), key="single_flip")
     decontaminate = st.checkbox(text("decontaminate"), key="single_decontaminate", help=text("decontaminate_help"))
     save = st.checkbox(text("save"), key="single_save")
     return SingleRequest.from_form(mode, format, bg_color, decontaminate, refine,
                                    background.getvalue() if background else None,
-                                   background.name if background else None, save, model)
+                                   background.name if background else None, save, model, flip)
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
