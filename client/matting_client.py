@@ -67,9 +67,8 @@ class MattingClient:
     def model_metadata(self, ensemble: str = contract.ENSEMBLE) -> dict:
         return self._as_dict(self._client.get_model_metadata(ensemble))
 
-    def served_model(self, options: OutputOptions = OutputOptions()) -> tuple[str, str]:
-        """(network, version) of the ensemble that serves ``options``, as the server says: e.g. ("u2net", "1")."""
-        ensemble = options.ensemble
+    def served_model(self, ensemble: str = contract.ENSEMBLE) -> tuple[str, str]:
+        """(network, version) that ``ensemble`` (e.g. ``options.ensemble``) runs, as the server says: e.g. ("u2net", "1")."""
         config = self._as_dict(self._client.get_model_config(ensemble))
         config = config.get("config", config)
         steps = [step["model_name"] for step in config.get("ensemble_scheduling", {}).get("step", [])]

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from launch.processes import free_port
+from launch.processes import free_ports
 from matting import contract
 
 HOST_ENV = "CVUNET_HOST"
@@ -22,7 +22,7 @@ class Ports:
     @classmethod
     def free(cls, host: str = contract.DEFAULT_HOST) -> Ports:
         """Three ports nothing listens on now, for servers started side by side (tests, benchmarks)."""
-        return cls(free_port(host), free_port(host), free_port(host))
+        return cls(*free_ports(3, host))
 
 
 def env_port(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:

@@ -3,6 +3,7 @@ launchers share (Ctrl-C or SIGTERM stops everything cleanly; a child that dies i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,10 +39,18 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def free_ports(count: int, host: str = DEFAULT_HOST) -> list[int]:
+    """``count`` different ports nothing listens on now: all are held while they are chosen, so the
+    system cannot hand out the same one twice."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for probe in probes:
+            probe.bind((host, 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def wait_http_ok(url: str, process: subprocess.Popen, name: str, log: Path, timeout_s: float = 60.0) -> None:

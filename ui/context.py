@@ -30,8 +30,9 @@ def _history(path: str, limit: int) -> HistoryStore:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _served_model(url: str, options: OutputOptions) -> tuple[str, str]:
-    return _client(url).served_model(options)
+def _served_model(url: str, ensemble: str) -> tuple[str, str]:
+    """Keyed by the ensemble, the only part of the options that decides the network."""
+    return _client(url).served_model(ensemble)
 
 
 def clear_served_model() -> None:
@@ -56,7 +57,7 @@ class UiContext:
         """(networks, version) serving ``options``, as Triton says, asked at most every five minutes;
         ("unknown", "unknown") while it cannot say."""
         try:
-            return _served_model(self.settings.triton_grpc_url, options)
+            return _served_model(self.settings.triton_grpc_url, options.ensemble)
         except Exception:  # noqa: BLE001 - a history row must not fail because metadata is unavailable
             return "unknown", "unknown"
 

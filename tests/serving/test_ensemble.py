@@ -252,7 +252,7 @@ def test_background_picture_is_composited_by_the_server(client):
 
 def test_served_model_is_what_the_server_says(client):
     assert client.served_model() == (DEFAULT_NETWORK, "1")
-    assert client.served_model(OutputOptions(model="u2netp")) == ("u2netp", "1")
+    assert client.served_model(OutputOptions(model="u2netp").ensemble) == ("u2netp", "1")
 
 
 def test_cli_composites_onto_a_background_picture(triton, tmp_path):
@@ -282,4 +282,4 @@ def test_flip_averages_the_mattes_of_the_photo_and_its_mirror(client):
     expected = full_resolution_matte(image, (normalised_output(raw, spec) + normalised_output(mirrored, spec)[:, ::-1]) / 2, "none")
     assert np.abs(flipped - expected).mean() < 0.5 and np.abs(flipped - expected).max() <= 8, "not the averaged matte"
     assert np.abs(flipped - plain).mean() > 0.2, "tta=flip served the plain matte"
-    assert client.served_model(OutputOptions(tta="flip")) == (DEFAULT_NETWORK, "1")
+    assert client.served_model(OutputOptions(tta="flip").ensemble) == (DEFAULT_NETWORK, "1")
