@@ -1,8 +1,9 @@
 """The Triton python-backend steps of the ``matting`` ensembles: tensors in, tensors out, nothing else.
 
 Each ``model_repository/<step>/1/model.py`` re-exports one class from here as ``TritonPythonModel``.
-The image logic lives in :mod:`matting` (codec, options, networks, refine, compose). A bad request gets its own Triton error response with a message for the
-user; the other requests of the batch and the server carry on.
+The image logic lives in :mod:`matting` (codec, options, networks, refine, compose). A bad request
+gets its own Triton error response with a message for the user; the other requests of the batch and
+the server carry on.
 """
 
 from __future__ import annotations
