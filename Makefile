@@ -10,6 +10,7 @@ WEIGHTS := $(STATE)/weights/.verified
 SERVED_NETWORK := model_repository/u2net/1/model.onnx
 
 # make export NETWORK=cvunet CHECKPOINT=path/to/checkpoint.pt   (or ONNX=path/to/model.onnx)
+# make export NETWORK=u2net CHECKPOINT=runs/NAME/checkpoint-NNNNNN.pt   (fine-tuned by cvunet.train --init u2net)
 NETWORK ?= u2net
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 

@@ -1,4 +1,5 @@
-"""Training data for CV-UNet: synthetic composites, matting folders, and simulated coarse masks.
+"""Training data for CV-UNet and for fine-tuning U²-Net / U²-Netp: synthetic composites, matting
+folders, and simulated coarse masks.
 
 Every training dataset is indexed by *draw*: item ``i`` is a pure function of the dataset's seed and
 ``i`` (which file or synthetic seed, the crop, flip, colour jitter, background pairing and coarse
@@ -6,9 +7,9 @@ mask all come from a generator seeded with both). Any index is valid, so the dat
 batch ``k`` of a run is draws ``k·B … k·B+B-1``, which makes a resumed run see exactly the batches an
 uninterrupted one would, whatever the number of DataLoader workers.
 
-An item is ``(inputs, alpha)``: ``inputs`` C x S x S float32 as CV-UNet expects (RGB in [0, 1]
-ImageNet-normalised; in refiner mode a fourth channel, the coarse mask in [0, 1]) and ``alpha``
-1 x S x S float32 in [0, 1].
+An item is ``(inputs, alpha)``: ``inputs`` C x S x S float32 normalised as the serving preprocess
+normalises for the network being trained (``spec``, matting.networks; CV-UNet's by default; in refiner
+mode a fourth channel, the coarse mask in [0, 1]) and ``alpha`` 1 x S x S float32 in [0, 1].
 
 Refiner coarse masks are simulated from the ground truth, or, for synthetic data, taken from a real
 coarse network (:class:`CoarseNetwork`, U²-Netp) for a share of the draws: the served refiner is fed
@@ -32,7 +33,7 @@ from torch.utils.data import Dataset
 
 from cvunet.model import coarse_channel
 from matting.contract import IMAGE_SUFFIXES
-from matting.networks import network_spec, normalise_pixels, prepare_input
+from matting.networks import NetworkSpec, network_spec, normalise_pixels, prepare_input
 from matting.paths import MODEL_REPOSITORY
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 
@@ -84,11 +85,12 @@ def network_sample(
     refiner: bool,
     rng: np.random.Generator,
     coarse_mask: np.ndarray | None = None,
+    spec: NetworkSpec = CVUNET_INPUT,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """An (inputs, alpha) training pair from a uint8 RGB image and its float alpha (see module docstring).
 
     A refiner's mask is ``coarse_mask`` when given, else simulated from ``alpha``."""
-    channels = [normalise_pixels(image, CVUNET_INPUT)]
+    channels = [normalise_pixels(image, spec)]
     if refiner:
         channels.append((coarse_mask if coarse_mask is not None else simulate_coarse_mask(alpha, rng))[None])
     inputs = np.concatenate(channels, axis=0)
@@ -122,12 +124,13 @@ class CoarseNetwork:
 class DrawIndexedDataset(Dataset):
     """Base of the training datasets: item ``index`` is reproducible from (seed, index) alone."""
 
-    def __init__(self, size: int, refiner: bool, seed: int) -> None:
+    def __init__(self, size: int, refiner: bool, seed: int, spec: NetworkSpec = CVUNET_INPUT) -> None:
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
         self.size = size
         self.refiner = refiner
         self.seed = seed
+        self.spec = spec
 
     def draw_rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, DRAW_STREAM, index])
@@ -141,7 +144,7 @@ class DrawIndexedDataset(Dataset):
             raise IndexError(f"draw index must be non-negative, got {index}")
         rng = self.draw_rng(index)
         image, alpha = self.image_and_alpha(index, rng)
-        return network_sample(image, alpha, self.refiner, rng)
+        return network_sample(image, alpha, self.refiner, rng, spec=self.spec)
 
 
 class SyntheticMattingDataset(DrawIndexedDataset):
@@ -162,8 +165,9 @@ class SyntheticMattingDataset(DrawIndexedDataset):
         seed: int = 0,
         coarse_network: CoarseNetwork | None = None,
         coarse_share: float = 0.75,
+        spec: NetworkSpec = CVUNET_INPUT,
     ) -> None:
-        super().__init__(size, refiner, seed)
+        super().__init__(size, refiner, seed, spec)
         if not 0.0 <= coarse_share <= 1.0:
             raise ValueError(f"coarse_share must be in [0, 1], got {coarse_share}")
         self.coarse_network = coarse_network if refiner else None
@@ -209,12 +213,14 @@ class HeldOutSyntheticDataset(Dataset):
     """
 
     def __init__(
-        self, size: int, refiner: bool, count: int = len(HELD_OUT_SEEDS), coarse_network: CoarseNetwork | None = None
+        self, size: int, refiner: bool, count: int = len(HELD_OUT_SEEDS), coarse_network: CoarseNetwork | None = None,
+        spec: NetworkSpec = CVUNET_INPUT,
     ) -> None:
         self.seeds = HELD_OUT_SEEDS[:count]
         self.size = size
         self.refiner = refiner
         self.coarse_network = coarse_network
+        self.spec = spec
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -223,7 +229,7 @@ class HeldOutSyntheticDataset(Dataset):
         seed = self.seeds[index]
         sample = synthetic_sample(seed, self.size)
         mask = self.coarse_network.mask(sample.image) if self.refiner and self.coarse_network else None
-        return network_sample(sample.image, sample.alpha, self.refiner, np.random.default_rng(seed), mask)
+        return network_sample(sample.image, sample.alpha, self.refiner, np.random.default_rng(seed), mask, self.spec)
 
 
 def list_images(folder: Path) -> dict[str, Path]:
@@ -270,16 +276,23 @@ def load_alpha(path: Path) -> np.ndarray:
         return np.asarray(image.convert("L"), np.float32) / 255.0
 
 
-def random_square_window(height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int]:
-    """(top, left, side) of a random square covering 50-100% of the shorter side."""
+def random_square_window(height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a random square covering 50-100% of the shorter side."""
     side = max(1, round(rng.uniform(0.5, 1.0) * min(height, width)))
-    return int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1)), side
+    return int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1)), side, side
 
 
-def crop_resize(array: np.ndarray, window: tuple[int, int, int], size: int) -> np.ndarray:
-    top, left, side = window
-    crop = np.ascontiguousarray(array[top : top + side, left : left + side])
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+def random_whole_window(height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(top, left, height, width) covering 85-100% of each side: nearly the whole photo, which
+    :func:`crop_resize` then squashes to a square as the serving preprocess squashes every photo."""
+    crop_height, crop_width = (max(1, round(rng.uniform(0.85, 1.0) * side)) for side in (height, width))
+    return int(rng.integers(0, height - crop_height + 1)), int(rng.integers(0, width - crop_width + 1)), crop_height, crop_width
+
+
+def crop_resize(array: np.ndarray, window: tuple[int, int, int, int], size: int) -> np.ndarray:
+    top, left, height, width = window
+    crop = np.ascontiguousarray(array[top : top + height, left : left + width])
+    interpolation = cv2.INTER_AREA if max(height, width) > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)
 
 
@@ -295,12 +308,20 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class FolderDataset(DrawIndexedDataset):
-    """Common part of the folder layouts: a shuffled pass over the files per epoch of draws."""
+    """Common part of the folder layouts: a shuffled pass over the files per epoch of draws.
 
-    def __init__(self, root: str | os.PathLike, size: int, refiner: bool, seed: int, count: int) -> None:
-        super().__init__(size, refiner, seed)
+    Draws are random square crops, or with ``whole_image`` the (nearly) whole photo squashed to a
+    square: what a pretrained U²-Net saw in training and sees when served, so fine-tuning keeps to it.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike, size: int, refiner: bool, seed: int, count: int,
+        spec: NetworkSpec = CVUNET_INPUT, whole_image: bool = False,
+    ) -> None:
+        super().__init__(size, refiner, seed, spec)
         self.root = Path(root)
         self.count = count
+        self.window = random_whole_window if whole_image else random_square_window
 
     def file_index(self, index: int) -> int:
         epoch, position = divmod(index, self.count)
@@ -313,7 +334,7 @@ class FolderDataset(DrawIndexedDataset):
         if image.shape[:2] != alpha.shape:
             (image_height, image_width), (alpha_height, alpha_width) = image.shape[:2], alpha.shape
             raise ValueError(f"{name}: image is {image_width}x{image_height} but alpha is {alpha_width}x{alpha_height}")
-        window = random_square_window(*alpha.shape, rng)
+        window = self.window(*alpha.shape, rng)
         image, alpha = crop_resize(image, window, self.size), crop_resize(alpha, window, self.size)
         if rng.random() < 0.5:
             image, alpha = image[:, ::-1], alpha[:, ::-1]
@@ -326,10 +347,13 @@ class ImageAlphaFolderDataset(FolderDataset):
     Augmentation: random square crop resized to ``size``, horizontal flip, colour jitter.
     """
 
-    def __init__(self, root: str | os.PathLike, size: int = 512, refiner: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | os.PathLike, size: int = 512, refiner: bool = False, seed: int = 0,
+        spec: NetworkSpec = CVUNET_INPUT, whole_image: bool = False,
+    ) -> None:
         root = Path(root)
         self.pairs = matched_pairs(list_images(root / "image"), list_images(root / "alpha"), ("image", "alpha"))
-        super().__init__(root, size, refiner, seed, len(self.pairs))
+        super().__init__(root, size, refiner, seed, len(self.pairs), spec, whole_image)
 
     def image_and_alpha(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         image_path, alpha_path = self.pairs[self.file_index(index)]
@@ -345,11 +369,14 @@ class ForegroundBackgroundFolderDataset(FolderDataset):
     gets its own crop and flip; both are colour-jittered independently before compositing.
     """
 
-    def __init__(self, root: str | os.PathLike, size: int = 512, refiner: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | os.PathLike, size: int = 512, refiner: bool = False, seed: int = 0,
+        spec: NetworkSpec = CVUNET_INPUT, whole_image: bool = False,
+    ) -> None:
         root = Path(root)
         self.pairs = matched_pairs(list_images(root / "fg"), list_images(root / "alpha"), ("fg", "alpha"))
         self.backgrounds = sorted(list_images(root / "bg").values())
-        super().__init__(root, size, refiner, seed, len(self.pairs))
+        super().__init__(root, size, refiner, seed, len(self.pairs), spec, whole_image)
 
     def image_and_alpha(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         foreground_path, alpha_path = self.pairs[self.file_index(index)]
@@ -364,6 +391,16 @@ class ForegroundBackgroundFolderDataset(FolderDataset):
         return np.clip(composite + 0.5, 0, 255).astype(np.uint8), alpha
 
 
+def detect_layout(root: str | os.PathLike) -> str:
+    """The folder layout ``root`` holds: ``image-alpha`` with an ``image/`` subfolder, ``fg-alpha-bg`` with ``fg/``."""
+    root = Path(root)
+    found = [layout for layout, folder in (("image-alpha", "image"), ("fg-alpha-bg", "fg")) if (root / folder).is_dir()]
+    if len(found) != 1:
+        raise ValueError(f"{root} must hold image/ + alpha/ (image-alpha) or fg/ + alpha/ + bg/ (fg-alpha-bg); "
+                         "pass --layout to choose")
+    return found[0]
+
+
 def training_dataset(
     data_dir: str | os.PathLike | None,
     layout: str | None,
@@ -373,14 +410,16 @@ def training_dataset(
     synthetic_seeds: Sequence[int] = TRAINING_SEEDS,
     coarse_network: CoarseNetwork | None = None,
     coarse_share: float = 0.75,
+    spec: NetworkSpec = CVUNET_INPUT,
+    whole_image: bool = False,
 ) -> DrawIndexedDataset:
     """The dataset a training run asked for: synthetic without ``data_dir``, else the folder ``layout``."""
     if data_dir is None:
-        return SyntheticMattingDataset(synthetic_seeds, size, refiner, seed, coarse_network, coarse_share)
+        return SyntheticMattingDataset(synthetic_seeds, size, refiner, seed, coarse_network, coarse_share, spec)
     if coarse_network is not None:
         raise ValueError("coarse masks from a network are only implemented for synthetic data")
     if layout == "image-alpha":
-        return ImageAlphaFolderDataset(data_dir, size, refiner, seed)
+        return ImageAlphaFolderDataset(data_dir, size, refiner, seed, spec, whole_image)
     if layout == "fg-alpha-bg":
-        return ForegroundBackgroundFolderDataset(data_dir, size, refiner, seed)
+        return ForegroundBackgroundFolderDataset(data_dir, size, refiner, seed, spec, whole_image)
     raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")

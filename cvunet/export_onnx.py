@@ -6,7 +6,8 @@ symbolic batch dimension ``batch`` and the spatial size fixed to ``config.input_
 batch requests while every layer keeps static shapes. The CV-UNet config
 travels inside the file as the metadata property ``cvunet_config`` (JSON) for the serving side to read;
 a U²-Net export records ``network`` and the ``source_sha256`` of the published file its weights came
-from, and every export ``exported_by`` = ``cvunet.export_onnx``.
+from (and ``fine_tuned``, how, if cvunet.train fine-tuned them), and every export ``exported_by`` =
+``cvunet.export_onnx``.
 
 Uses the torch.export-based exporter (``dynamo=True``), PyTorch's default and supported path; the
 legacy TorchScript exporter is deprecated and leaves the output's spatial dims symbolic.
@@ -32,10 +33,11 @@ import onnxruntime as ort
 import torch
 
 from matting.files import sibling_temp_path
-from cvunet.model import PRESETS, CVUNet, build_cvunet, count_parameters, load_checkpoint
+from cvunet.checkpoints import load_network
+from cvunet.model import PRESETS, CVUNet, build_cvunet, count_parameters
 from cvunet.u2net import INPUT_SIZE as U2NET_INPUT_SIZE
 from cvunet.u2net import U2Net
-from matting.contract import EXPORTED_BY, SOURCE_SHA256
+from matting.contract import EXPORTED_BY, FINE_TUNED, SOURCE_SHA256
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "alpha"
@@ -104,7 +106,8 @@ def max_abs_diff_vs_torch(model: CVUNet | U2Net, onnx_path: Path, batch: int) ->
 def metadata(model: CVUNet | U2Net) -> dict[str, str]:
     """What the file records about its origin: the exporter, and the CV-UNet config or the U²-Net source."""
     if isinstance(model, U2Net):
-        return {EXPORTED_BY: EXPORTER, "network": model.name, SOURCE_SHA256: model.source_sha256 or ""}
+        fine_tuned = {FINE_TUNED: model.fine_tuned} if model.fine_tuned else {}
+        return {EXPORTED_BY: EXPORTER, "network": model.name, SOURCE_SHA256: model.source_sha256 or "", **fine_tuned}
     return {EXPORTED_BY: EXPORTER, CONFIG_METADATA_KEY: json.dumps(dataclasses.asdict(model.config))}
 
 
@@ -176,7 +179,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cvunet.export_onnx", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", choices=sorted(PRESETS), help="fresh, untrained network of this preset")
-    source.add_argument("--checkpoint", type=Path, help="checkpoint written by cvunet.model.save_checkpoint")
+    source.add_argument("--checkpoint", type=Path, help="checkpoint written by cvunet.train (CV-UNet or a fine-tuned U²-Net)")
     parser.add_argument("--in-channels", type=int, choices=(3, 4), help="with --preset: 4 for the refiner role")
     parser.add_argument("--out", type=Path, required=True, help="destination .onnx file")
     parser.add_argument("--opset", type=int, default=18)
@@ -189,7 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.checkpoint is not None:
-        model = load_checkpoint(args.checkpoint)
+        model = load_network(args.checkpoint)
     else:
         print(
             f"WARNING: exporting preset {args.preset!r} with untrained (randomly initialised) weights",

@@ -1,8 +1,11 @@
-"""The CV-UNet training loss: 1.0·L1 + 1.5·gradient + 0.5·perceptual, all on the alpha matte.
+"""The training loss: 1.0·L1 + 1.5·gradient + 0.5·perceptual, all on the alpha matte, plus, when
+fine-tuning U²-Net, 0.2·side: the mean L1 of its six side outputs.
 
 - L1: mean absolute error of the predicted alpha.
 - Gradient: mean absolute error between the Sobel x/y derivatives of predicted and true alpha, so
   blurry edges and lost strands cost more than the few pixels they cover would under L1.
+- Side (U²-Net only): the paper trains every side output against the truth (deep supervision); keeping
+  a light L1 on them stops fine-tuning from drifting the branches the fused output is built from.
 - Perceptual: VGG16 feature distance (mean absolute error at relu1_2, relu2_2 and relu3_3, averaged)
   on the alpha replicated to three channels and ImageNet-normalised. The alpha, not the composite,
   because the image-alpha folder layout has no foreground/background to re-composite with.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -29,6 +33,7 @@ logger = logging.getLogger(__name__)
 L1_WEIGHT = 1.0
 GRADIENT_WEIGHT = 1.5
 PERCEPTUAL_WEIGHT = 0.5
+SIDE_OUTPUT_WEIGHT = 0.2
 VGG16_WEIGHTS_FILE = "vgg16-397923af.pth"
 """torchvision's ImageNet VGG16 weights, as ``torchvision.models.vgg16(weights="IMAGENET1K_V1")`` caches them."""
 
@@ -118,17 +123,23 @@ def find_vgg16_weights(explicit_path: str | os.PathLike | None = None) -> Path |
 
 
 class MattingLoss(nn.Module):
-    """L1 + gradient (+ perceptual when VGG16 weights are given); returns the total and each term."""
+    """L1 + gradient (+ perceptual when VGG16 weights are given, + side with side outputs); returns the
+    total and each term."""
 
     def __init__(self, vgg: VGG16Features | None, perceptual_status: str) -> None:
         super().__init__()
         self.vgg = vgg
         self.perceptual_status = perceptual_status
 
-    def forward(self, predicted: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, predicted: torch.Tensor, truth: torch.Tensor, side_outputs: Sequence[torch.Tensor] = ()
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         predicted, truth = predicted.float(), truth.float()
         terms = {"l1": F.l1_loss(predicted, truth), "gradient": gradient_loss(predicted, truth)}
         total = L1_WEIGHT * terms["l1"] + GRADIENT_WEIGHT * terms["gradient"]
+        if side_outputs:
+            terms["side"] = torch.stack([F.l1_loss(side.float(), truth) for side in side_outputs]).mean()
+            total = total + SIDE_OUTPUT_WEIGHT * terms["side"]
         if self.vgg is not None:
             with torch.no_grad():
                 truth_features = self.vgg(truth)

@@ -325,6 +325,11 @@ def load_checkpoint(path: str | os.PathLike) -> CVUNet:
         raise ValueError(f"{path} is not a CV-UNet checkpoint (cannot be read: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a CV-UNet checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return cvunet_from_payload(payload)
+
+
+def cvunet_from_payload(payload: dict[str, Any]) -> CVUNet:
+    """The eval-mode CV-UNet of a checkpoint's loaded payload."""
     model = CVUNet(CVUNetConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state_dict"])
     return model.eval()

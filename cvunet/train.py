@@ -1,9 +1,17 @@
-"""Train CV-UNet (or its 4-channel refiner) on synthetic composites or a matting folder.
+"""Train CV-UNet (or its 4-channel refiner) on synthetic composites or a matting folder, or fine-tune
+the pretrained U²-Net / U²-Netp on your own photos.
 
     python -m cvunet.train --preset lite|full|refiner [--refiner] [--coarse simulated|u2netp] [--coarse-share 0.75]
-                           [--data synthetic | --data-dir DIR --layout image-alpha|fg-alpha-bg]
+                           [--data synthetic | --data-dir DIR [--layout image-alpha|fg-alpha-bg]]
                            [--size 512] [--batch 4] [--steps N] [--lr 3e-4] [--out runs/NAME] [--resume CHECKPOINT]
                            [--synthetic-seeds N] [--seed 0] [--vgg-weights PATH] [--device auto|cpu|cuda]
+    python -m cvunet.train --init u2net|u2netp --data-dir DIR [--steps N] [--lr 5e-5] [--out runs/NAME] …
+
+``--init`` starts from the pinned pretrained weights (serving.weights, ported by cvunet.u2net) and
+trains on whole photos squashed to 320², as the server prepares them, with the loss of cvunet.losses
+on the fused matte plus its side outputs; ``make export NETWORK=u2net CHECKPOINT=runs/NAME/checkpoint-NNNNNN.pt``
+then serves the result under that network's name. Without ``--layout`` the folder's layout is read off
+its subfolders (``image/`` or ``fg/``).
 
 AdamW with a linear warm-up into a cosine decay over ``--steps``; mixed precision (autocast + GradScaler)
 on CUDA only. Every ``--checkpoint-every`` steps and at the end, ``--out`` gets a model checkpoint
@@ -46,26 +54,33 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from cvunet.datasets import LAYOUTS, TRAINING_SEEDS, CoarseNetwork, HeldOutSyntheticDataset, training_dataset
-from matting.files import atomic_write_bytes
-from cvunet.losses import build_matting_loss
-from matting.metrics import gradient_error, sad
-from cvunet.model import (
-    CHECKPOINT_FORMAT,
-    PRESETS,
-    SIZE_MULTIPLE,
-    CVUNet,
-    CVUNetConfig,
-    atomic_torch_save,
-    build_cvunet,
-    save_checkpoint,
+from cvunet.checkpoints import network_from_payload, read_checkpoint
+from cvunet.datasets import (
+    CVUNET_INPUT,
+    LAYOUTS,
+    TRAINING_SEEDS,
+    CoarseNetwork,
+    HeldOutSyntheticDataset,
+    detect_layout,
+    training_dataset,
 )
+from cvunet.losses import build_matting_loss
+from cvunet.model import PRESETS, SIZE_MULTIPLE, CVUNet, CVUNetConfig, atomic_torch_save, build_cvunet, save_checkpoint
+from cvunet.u2net import INPUT_SIZE as U2NET_INPUT_SIZE
+from cvunet.u2net import U2Net, load_pretrained, save_pretrained
+from matting.contract import PRETRAINED_NETWORKS
+from matting.files import atomic_write_bytes
+from matting.metrics import gradient_error, sad
+from matting.networks import network_spec
 
 logger = logging.getLogger(__name__)
 
 TRAINING_STATE_FORMAT = "cvunet-training-state-v1"
 KEEP_CHECKPOINTS = 2
 CHECKPOINT_PATTERN = re.compile(r"checkpoint-(\d+)\.pt")
+LEARNING_RATE = 3e-4
+FINE_TUNING_LEARNING_RATE = 5e-5
+"""Small enough that a few hundred steps on a few photos adapt the pretrained weights, not replace them."""
 
 
 @dataclass
@@ -74,6 +89,8 @@ class TrainConfig:
     networks) and ``synthetic_seeds`` narrows the synthetic training seeds (tests overfit a few)."""
 
     preset: str = "lite"
+    init: str | None = None
+    """A pretrained network to fine-tune (``u2net`` | ``u2netp``) instead of training a CV-UNet."""
     refiner: bool = False
     data_dir: Path | None = None
     layout: str | None = None
@@ -81,7 +98,8 @@ class TrainConfig:
     """Training crop size; default the network's serving size (``input_size``)."""
     batch: int = 4
     steps: int = 10_000
-    lr: float = 3e-4
+    lr: float | None = None
+    """Default: LEARNING_RATE, or FINE_TUNING_LEARNING_RATE with ``init``."""
     weight_decay: float = 1e-2
     warmup_steps: int | None = None
     """Default: 5% of ``steps``, at most 1000."""
@@ -188,7 +206,7 @@ def single_threaded_worker(_worker_id: int) -> None:
     cv2.setNumThreads(1)
 
 
-def evaluate(model: CVUNet, samples: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, float]:
+def evaluate(model: CVUNet | U2Net, samples: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, float]:
     """Mean SAD and Grad (matting.metrics) of the model's mattes on the held-out samples."""
     model.eval()
     sads, gradient_errors = [], []
@@ -214,12 +232,10 @@ def prune_checkpoints(out: Path, keep: int) -> None:
             path.unlink(missing_ok=True)
 
 
-def load_resume_point(checkpoint: Path) -> tuple[CVUNet, dict[str, Any]]:
+def load_resume_point(checkpoint: Path) -> tuple[CVUNet | U2Net, dict[str, Any]]:
     """The model and training state saved at one checkpoint (the state file named in its metadata)."""
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{checkpoint} is not a CV-UNet checkpoint")
-    state_name = payload["metadata"].get("training_state")
+    payload = read_checkpoint(checkpoint)
+    state_name = payload.get("metadata", {}).get("training_state")
     if not state_name:
         raise ValueError(
             f"{checkpoint} names no training state; only checkpoints written by cvunet.train can be resumed"
@@ -230,16 +246,23 @@ def load_resume_point(checkpoint: Path) -> tuple[CVUNet, dict[str, Any]]:
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     if state.get("format") != TRAINING_STATE_FORMAT or state["step"] != payload["metadata"]["step"]:
         raise ValueError(f"{state_path} does not belong to {checkpoint}")
-    model = CVUNet(CVUNetConfig.from_dict(payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model, state
+    return network_from_payload(payload, checkpoint), state
 
 
 def validate(config: TrainConfig) -> None:
     if config.model_config is None and config.preset not in PRESETS:
         raise ValueError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
-    if (config.data_dir is None) != (config.layout is None):
-        raise ValueError("a data folder needs its layout and a layout needs --data-dir")
+    if config.init is not None:
+        if config.init not in PRETRAINED_NETWORKS:
+            raise ValueError(f"--init must be one of {', '.join(PRETRAINED_NETWORKS)}, not {config.init!r}")
+        if config.data_dir is None:
+            raise ValueError("fine-tuning learns from your own photos: pass --data-dir")
+        if config.refiner or config.model_config is not None:
+            raise ValueError("--init fine-tunes a pretrained network: no --refiner, no CV-UNet architecture")
+        if config.size not in (None, U2NET_INPUT_SIZE):
+            raise ValueError(f"{config.init} is served at {U2NET_INPUT_SIZE}²: fine-tune at that size (no --size)")
+    if config.layout is not None and config.data_dir is None:
+        raise ValueError("a layout needs --data-dir")
     if config.layout is not None and config.layout not in LAYOUTS:
         raise ValueError(f"unknown layout {config.layout!r}; choose one of {LAYOUTS}")
     if config.size is not None and (config.size < SIZE_MULTIPLE or config.size % SIZE_MULTIPLE):
@@ -249,7 +272,7 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
     if config.coarse != "simulated" and config.data_dir is not None:
         raise ValueError("--coarse u2netp only applies to synthetic data")
-    if config.lr <= 0 or config.eval_every < 0:
+    if (config.lr is not None and config.lr <= 0) or config.eval_every < 0:
         raise ValueError("lr must be positive and eval_every non-negative")
 
 
@@ -264,25 +287,32 @@ def train(config: TrainConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    architecture = config.model_config or PRESETS[config.preset]
-    refiner = config.refiner or architecture.in_channels == 4
-    requested = dataclasses.replace(architecture, in_channels=4 if refiner else 3)
+    if config.init is not None:
+        refiner, requested = False, config.init
+    else:
+        architecture = config.model_config or PRESETS[config.preset]
+        refiner = config.refiner or architecture.in_channels == 4
+        requested = dataclasses.replace(architecture, in_channels=4 if refiner else 3)
     if config.resume is not None:
         model, resume_state = load_resume_point(Path(config.resume))
-        if model.config != requested:
-            raise ValueError(f"{config.resume} holds a network with {model.config}, this run asks for {requested}")
+        held = model.name if isinstance(model, U2Net) else model.config
+        if held != requested:
+            raise ValueError(f"{config.resume} holds a network with {held}, this run asks for {requested}")
     else:
-        model, resume_state = build_cvunet(requested), None
+        model, resume_state = start_network(config.init, requested), None
     model.to(device).train()
-    size = config.size or model.config.input_size
+    size = config.size or (U2NET_INPUT_SIZE if config.init else model.config.input_size)
     loss_fn = build_matting_loss(config.vgg_weights).to(device)
     coarse_network = CoarseNetwork(config.coarse) if refiner and config.coarse != "simulated" else None
+    spec = network_spec(config.init) if config.init else CVUNET_INPUT
+    layout = config.layout or (detect_layout(config.data_dir) if config.data_dir is not None else None)
     dataset = training_dataset(
-        config.data_dir, config.layout, size, refiner, config.seed, config.synthetic_seeds,
-        coarse_network, config.coarse_share,
+        config.data_dir, layout, size, refiner, config.seed, config.synthetic_seeds,
+        coarse_network, config.coarse_share, spec, whole_image=config.init is not None,
     )
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lr = config.lr or (FINE_TUNING_LEARNING_RATE if config.init else LEARNING_RATE)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     warmup_steps = config.warmup_steps if config.warmup_steps is not None else min(1000, max(1, config.steps // 20))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, config.steps))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -324,16 +354,19 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 "rng": rng_states(device),
             },
         )
-        save_checkpoint(
-            model,
-            checkpoint,
-            step=step,
-            losses=last_losses,
-            evaluation=evaluations[-1] if evaluations else None,
-            args=args,
-            perceptual=loss_fn.perceptual_status,
-            training_state=state_path.name,
-        )
+        metadata = {
+            "step": step,
+            "losses": last_losses,
+            "evaluation": evaluations[-1] if evaluations else None,
+            "args": args,
+            "perceptual": loss_fn.perceptual_status,
+            "training_state": state_path.name,
+        }
+        if isinstance(model, U2Net):
+            fine_tuned = f"{step} steps on {config.data_dir}"
+            save_pretrained(model, checkpoint, source_sha256=model.source_sha256, fine_tuned=fine_tuned, **metadata)
+        else:
+            save_checkpoint(model, checkpoint, **metadata)
         prune_checkpoints(out, KEEP_CHECKPOINTS)
 
     started = time.perf_counter()
@@ -341,7 +374,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         for step, (inputs, alpha) in enumerate(loader, start=start_step + 1):
             inputs, alpha = inputs.to(device, non_blocking=True), alpha.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                total, terms = loss_fn(model(inputs), alpha)
+                if isinstance(model, U2Net):
+                    fused, *sides = model.side_outputs(inputs)
+                    total, terms = loss_fn(fused, alpha, sides)
+                else:
+                    total, terms = loss_fn(model(inputs), alpha)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
             scaler.step(optimizer)
@@ -357,7 +394,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
             if config.eval_every and step % config.eval_every == 0:
                 if not held_out:
-                    held_out = list(HeldOutSyntheticDataset(size, refiner, config.eval_samples, coarse_network))
+                    held_out = list(HeldOutSyntheticDataset(size, refiner, config.eval_samples, coarse_network, spec))
                 evaluations.append({"step": step, **evaluate(model, held_out, device)})
                 logger.info("step %d held-out synthetic: %s", step, evaluations[-1])
             if step % config.checkpoint_every == 0 or step == config.steps:
@@ -368,7 +405,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     steps_run = config.steps - start_step
     summary = {
         "args": args,
-        "model_config": plain(model.config),
+        "model_config": {"network": model.name} if isinstance(model, U2Net) else plain(model.config),
         "device": str(device),
         "amp": use_amp,
         "perceptual": loss_fn.perceptual_status,
@@ -386,15 +423,27 @@ def train(config: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+def start_network(init: str | None, requested: Any) -> CVUNet | U2Net:
+    """A fresh CV-UNet of the ``requested`` config, or the pinned pretrained port to fine-tune."""
+    if init is None:
+        return build_cvunet(requested)
+    from serving.weights import pretrained_checkpoint  # fetches, verifies and ports the pinned file once
+
+    return load_pretrained(pretrained_checkpoint(init))
+
+
 def parse_args(argv: list[str] | None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="python -m cvunet.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="lite")
+    parser.add_argument("--init", choices=PRETRAINED_NETWORKS,
+                        help="fine-tune this pretrained network on --data-dir instead of training a CV-UNet")
     parser.add_argument("--refiner", action="store_true", help="4-channel input: RGB + a simulated coarse mask")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", choices=["synthetic"], default="synthetic", help="synthetic composites (default)")
     source.add_argument("--data-dir", type=Path, help="a matting folder in the --layout layout")
     parser.add_argument(
-        "--layout", choices=LAYOUTS, help="image-alpha: image/ + alpha/; fg-alpha-bg: fg/ + alpha/ + bg/"
+        "--layout", choices=LAYOUTS,
+        help="image-alpha: image/ + alpha/; fg-alpha-bg: fg/ + alpha/ + bg/ (default: read off the folder)",
     )
     parser.add_argument("--size", type=int, help="training crop size (default: the preset's input size)")
     parser.add_argument(
@@ -407,7 +456,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10_000, help="total optimizer steps (the cosine spans them)")
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, help=f"default {LEARNING_RATE:g}, fine-tuning {FINE_TUNING_LEARNING_RATE:g}")
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--warmup-steps", type=int, help="default: 5%% of --steps, at most 1000")
     parser.add_argument("--out", type=Path, default=Path("runs/cvunet"))
@@ -420,10 +469,11 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--eval-samples", type=int, default=16)
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     args = parser.parse_args(argv)
-    if (args.data_dir is None) != (args.layout is None):
-        parser.error("--data-dir and --layout go together")
+    if args.layout is not None and args.data_dir is None:
+        parser.error("--layout describes a --data-dir")
     return TrainConfig(
         preset=args.preset,
+        init=args.init,
         refiner=args.refiner,
         data_dir=args.data_dir,
         layout=args.layout,

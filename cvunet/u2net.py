@@ -110,6 +110,8 @@ class U2Net(nn.Module):
         self.name = name
         #: sha256 of the published file the weights were ported from (set by load_pretrained).
         self.source_sha256: str | None = None
+        #: How the ported weights were fine-tuned since (cvunet.train), e.g. "500 steps on data/"; None if not.
+        self.fine_tuned: str | None = None
         self.encoder = nn.ModuleList(RSU(*stage) for stage in config.encoder)
         self.decoder = nn.ModuleList(RSU(*stage) for stage in config.decoder)
         side_channels = [stage[3] for stage in reversed(config.decoder)] + [config.encoder[-1][3]]
@@ -174,11 +176,14 @@ def port_onnx_weights(model: U2Net, onnx_path: str | Path) -> U2Net:
     return model.eval()
 
 
-def save_pretrained(model: U2Net, path: Path, source_sha256: str) -> Path:
-    """The port as a checkpoint that records which published file it came from (written atomically)."""
+def save_pretrained(model: U2Net, path: Path, source_sha256: str, **metadata) -> Path:
+    """The port (or a fine-tuned port, with cvunet.train's ``metadata``) as a checkpoint that records
+    which published file it came from (written atomically)."""
     from cvunet.model import atomic_torch_save
 
-    atomic_torch_save(Path(path), {"network": model.name, "source_sha256": source_sha256, "state_dict": model.state_dict()})
+    state_dict = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    atomic_torch_save(Path(path), {"network": model.name, "source_sha256": source_sha256, "state_dict": state_dict,
+                                   "metadata": metadata})
     return Path(path)
 
 
@@ -186,11 +191,20 @@ def load_pretrained(path: Path, expected_source: str | None = None) -> U2Net:
     """A ported checkpoint as an eval-mode module; ValueError if it is not one, or came from another file."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        model = U2Net(saved["network"])
-        model.load_state_dict(saved["state_dict"])
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a foreign or damaged file
         raise ValueError(f"{path} is not a ported U²-Net checkpoint: {exc}") from None
-    if expected_source and saved.get("source_sha256") != expected_source:
+    if expected_source and isinstance(saved, dict) and saved.get("source_sha256") != expected_source:
         raise ValueError(f"{path} was ported from {saved.get('source_sha256')}, not {expected_source}")
+    return u2net_from_payload(saved, path)
+
+
+def u2net_from_payload(saved: object, path: str | Path) -> U2Net:
+    """The eval-mode module of a ported (or fine-tuned) checkpoint's loaded payload."""
+    try:
+        model = U2Net(saved["network"])
+        model.load_state_dict(saved["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - a foreign payload fails in many ways
+        raise ValueError(f"{path} is not a ported U²-Net checkpoint: {exc!r}") from None
     model.source_sha256 = saved.get("source_sha256")
+    model.fine_tuned = saved.get("metadata", {}).get("fine_tuned")
     return model.eval()

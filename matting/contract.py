@@ -35,6 +35,8 @@ NETWORK_OUTPUT_MIRRORED = "network_output_mirrored"
 # What a served ONNX file records about its origin (metadata properties written by cvunet.export_onnx).
 EXPORTED_BY = "exported_by"
 SOURCE_SHA256 = "source_sha256"
+#: Set when the exported weights were fine-tuned from that source (cvunet.train --init): how.
+FINE_TUNED = "fine_tuned"
 
 #: Files the clients and the dashboard treat as images (any case); the server decodes what Pillow reads.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from matting.contract import EXPORTED_BY, SOURCE_SHA256
+from matting.contract import EXPORTED_BY, FINE_TUNED, SOURCE_SHA256
 from matting.files import atomic_write_bytes
 from serving.repository.configs import ModelIO, network_io
 from serving.weights import PINNED, pretrained_checkpoint, sha256_of
@@ -75,9 +75,9 @@ def standardise_io_names(path: Path, io: ModelIO) -> None:
 
 
 def exported_from(path: Path) -> dict[str, str]:
-    """What an ONNX file records about its origin (matting.contract.EXPORTED_BY, SOURCE_SHA256)."""
+    """What an ONNX file records about its origin (matting.contract.EXPORTED_BY, SOURCE_SHA256, FINE_TUNED)."""
     model = onnx.load(str(path), load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props if prop.key in (EXPORTED_BY, SOURCE_SHA256)}
+    return {prop.key: prop.value for prop in model.metadata_props if prop.key in (EXPORTED_BY, SOURCE_SHA256, FINE_TUNED)}
 
 
 def pretrained_export(network: str) -> Path:
@@ -99,12 +99,20 @@ def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, 
     """Produce in ``workdir`` the ONNX file served for ``network``: dynamic batch, standard tensor names.
 
     U²-Net and U²-Netp are served as our export of their PyTorch ports (cvunet.u2net), from the pinned
-    weights, or with ``onnx_path`` from another copy of the published file; CV-UNet from a checkpoint
-    (exported here) or an export of one.
+    weights, with ``onnx_path`` from another copy of the published file, or with ``checkpoint`` from a
+    port fine-tuned by cvunet.train; CV-UNet from a checkpoint (exported here) or an export of one.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / "model.onnx"
-    if network in PINNED and onnx_path is not None:
+    if checkpoint is not None:
+        from cvunet.checkpoints import load_network, network_name
+        from cvunet.export_onnx import export_onnx
+
+        model = load_network(checkpoint)
+        if network_name(model) != network:
+            raise ValueError(f"{checkpoint} holds a {network_name(model)} network, not {network}")
+        export_onnx(model, target)
+    elif network in PINNED and onnx_path is not None:
         from cvunet.export_onnx import export_onnx
         from cvunet.u2net import U2Net, port_onnx_weights
 
@@ -113,11 +121,6 @@ def serving_onnx(network: str, onnx_path: Path | None, checkpoint: Path | None, 
         export_onnx(model, target)
     elif network in PINNED:
         shutil.copyfile(pretrained_export(network), target)
-    elif checkpoint is not None:
-        from cvunet.model import load_checkpoint
-        from cvunet.export_onnx import export_onnx
-
-        export_onnx(load_checkpoint(checkpoint), target)
     elif onnx_path is not None:
         shutil.copyfile(onnx_path, target)
     else:
