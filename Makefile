@@ -64,7 +64,14 @@ batch: $(INSTALLED)
 	$(PY) -m client.batch $(IN) $(OUT) $(ARGS)
 
 # GPU production (Docker + NVIDIA Container Toolkit): see README "Deploying on a GPU server".
-compose-up:
+# The key Triton's administrative protocols want (docker-compose.yml's secret): random, made once, mode 0600.
+ADMIN_KEY := $(STATE)/deploy/triton-admin.key
+
+$(ADMIN_KEY):
+	mkdir -p $(@D)
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@.part && mv $@.part $@
+
+compose-up: $(ADMIN_KEY)
 	docker compose up -d --build
 
 compose-down:

@@ -1,9 +1,10 @@
 """The REST app: ``POST /api/matting`` (multipart field ``image``) → the cut-out, and ``GET /healthz``.
 
 A thin layer over :class:`client.MattingClient` (gRPC): the Triton ensemble decodes and checks the
-image, so this app only bounds the upload, validates the options early and turns every failure into
-``{"error": "..."}`` — 400 for the caller's mistakes, 413 for oversize uploads, 503 when Triton
-cannot answer. The endpoints are plain ``def``s: FastAPI runs them in its thread pool, so a slow
+image, so this app only bounds the upload, validates the options early (lengths first) and turns every
+failure into ``{"error": "..."}`` — 400 for the caller's mistakes (a bad option, or an image or option
+the server refused), 413 for oversize uploads, 503 when Triton cannot answer, 500 when it answered with
+a fault of its own. The endpoints are plain ``def``s: FastAPI runs them in its thread pool, so a slow
 inference never blocks other requests.
 """
 
@@ -24,7 +25,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from client import MattingClient, MattingError
+from client import MattingClient, MattingError, RequestError, ServerUnavailable
 from matting import contract
 from matting.options import MEDIA_TYPES, OptionsError, OutputOptions
 
@@ -184,11 +185,14 @@ def create_app(triton_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         background = _read_upload(bg_image, "bg_image", max_upload_bytes) if bg_image is not None else None
         try:
             result = request.app.state.matting.remove_background(data, options, background, with_alpha=False)
-        except MattingError as exc:
-            if exc.bad_input:
-                raise HTTPException(400, str(exc)) from None
-            log.warning("Triton failed a request: %s", exc)
+        except RequestError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except ServerUnavailable as exc:
+            log.warning("Triton did not answer: %s", exc)
             raise HTTPException(503, UNAVAILABLE) from None
+        except MattingError as exc:
+            log.error("Triton failed a request: %s", exc)
+            raise HTTPException(500, str(exc)) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         return Response(result.data, media_type=options.media_type, headers={"X-Processing-Ms": f"{elapsed_ms:.1f}"})
 

@@ -7,9 +7,10 @@ shared fixture (cropped and resized: ~0.3 MP and 12 MP, no datasets in git), wit
 weights. Rows per size and model (U²-Netp, U²-Net):
   1. network only — ONNX Runtime in-process at batch 1 on the served file, preprocessed inputs: the machine's limit;
   2. rembg p -m <model> — installed in its own venv, pointed at our pinned weights file;
-  3. ours — client.batch -m <model> → embedded Triton ensemble, at concurrency 1, 2, 4 and 8.
+  3. ours — client.batch -m <model> → embedded Triton ensemble, at concurrency 1, 2, 4, 8 and 16.
 Columns: images/s, p50/p95 per-image latency, peak RSS of the serving processes, ours/rembg and
-ours/limit. A benchmark, not a test: nothing here asserts.
+ours/limit; under each table, where the serving tree's memory went at concurrency 16 (each process's
+peak, added up per role). A benchmark, not a test: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from matting.options import OutputOptions
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
 SIZES = {"small": (640, 480), "large": (4000, 3000)}
-CONCURRENCY = (1, 2, 4, 8)
+CONCURRENCY = (1, 2, 4, 8, 16)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Row:
     p50_ms: float
     p95_ms: float
     peak_rss_mb: float
+    memory_by_role: dict[str, tuple[int, float]] | None = None
 
 
 def make_photos(folder: Path, size: tuple[int, int], count: int) -> Path:
@@ -94,7 +96,8 @@ def ours(folder: Path, workdir: Path, concurrency: int, server: EmbeddedTriton, 
     latencies = [outcome.ms for outcome in report.outcomes if outcome.status == "ok"]
     if report.counts["failed"]:
         raise RuntimeError(f"{report.counts['failed']} files failed: {report.outcomes}")
-    return Row(f"ours -m {model}, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies), rss.peak_mb)
+    return Row(f"ours -m {model}, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies),
+               rss.peak_mb, rss.by_role)
 
 
 def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -> None:
@@ -105,6 +108,10 @@ def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -
         versus_rembg = f"{row.images_per_s / baseline.images_per_s:.2f}×" if baseline else "-"
         print(f"{row.label:<36}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>13.0f}"
               f"{versus_rembg:>10}{row.images_per_s / limit.images_per_s:>9.0%} ")
+    busiest = rows[-1]
+    if busiest.memory_by_role:
+        print(f"where the memory went ({busiest.label}; each process's peak): "
+              + ", ".join(f"{name} {count}× {mb:.0f} MB" for name, (count, mb) in busiest.memory_by_role.items()))
 
 
 def main() -> None:

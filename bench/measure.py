@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import threading
+from collections import defaultdict
 
 import numpy as np
 import psutil
@@ -14,22 +16,44 @@ def percentiles(samples_ms: list[float]) -> tuple[float, float]:
     return statistics.median(samples_ms), float(np.percentile(samples_ms, 95))
 
 
+def role(process: psutil.Process) -> str:
+    """What a serving process is: a Triton python stub by the model its command line names, else its name."""
+    command = " ".join(process.cmdline())
+    model = re.search(r"/([^/ ]+)/1/model\.py", command)
+    return model.group(1) if model and "triton_python_backend_stub" in command else process.name()
+
+
 class PeakRss:
-    """Samples the resident memory of a process and all its children until stopped."""
+    """Samples the resident memory of a process and all its children until stopped: the peak of their
+    sum, and each process's own peak (:attr:`by_role` adds those up per role)."""
 
     def __init__(self, pid: int, interval_s: float = 0.05):
         self.process, self.interval_s, self.peak = psutil.Process(pid), interval_s, 0
+        self.process_peaks: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            try:
-                tree = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(member.memory_info().rss for member in tree))
-            except psutil.Error:
-                pass
+            total = 0
+            for member in [self.process, *self.process.children(recursive=True)]:
+                try:
+                    rss, key = member.memory_info().rss, (role(member), member.pid)
+                except psutil.Error:
+                    continue
+                total += rss
+                self.process_peaks[key] = max(self.process_peaks.get(key, 0), rss)
+            self.peak = max(self.peak, total)
             self._stop.wait(self.interval_s)
+
+    @property
+    def by_role(self) -> dict[str, tuple[int, float]]:
+        """Role → (process count, sum of their peaks in MB), largest first."""
+        sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        for (name, _), peak in self.process_peaks.items():
+            sums[name][0] += 1
+            sums[name][1] += peak / 2**20
+        return dict(sorted(((name, (int(count), mb)) for name, (count, mb) in sums.items()), key=lambda item: -item[1][1]))
 
     def __enter__(self) -> PeakRss:
         self._thread.start()

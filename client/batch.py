@@ -5,13 +5,15 @@
 
 Keeps several requests in flight (reading and writing overlap with inference), mirrors sub-folders,
 writes every output atomically, skips outputs that already exist and are valid (re-run to resume),
-never stops on a bad file. With several servers (``--url`` repeated or comma-separated) each request
-goes to the server with the fewest requests in flight (ties taken in turn); a server that fails a
-request (unreachable, unavailable) is taken out and the file is sent to another one at once; a server
-taken out is let back in once it answers ready again, checked at most every ``cooldown_s``. Only when
-every server is down does it retry with backoff, and then report the rest as failed ("inference server
-unavailable"). Writes ``report.json`` beside the outputs (with the files each server handled); exits 1
-when any file failed.
+never stops on a bad file: a file the server refuses (its image or the options) or fails is reported
+at once, never retried, and its server stays in. With several servers (``--url`` repeated or
+comma-separated) each request goes to the server with the fewest requests in flight (ties taken in
+turn); a server that does not answer (unreachable, unavailable) is taken out and the file is sent to
+another one at once; a server taken out is let back in once it answers ready again, checked at most
+every ``cooldown_s``. Only when every server is down does it retry with backoff, and then report the
+rest as failed ("inference server unavailable"). Writes ``report.json`` beside the outputs (with the
+files each server handled, and the files not sent because their type is unsupported); exits 1 when
+any file failed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from client.arguments import add_output_arguments, add_server_arguments, backgro
 from client.matting_client import MattingError
 from client.pool import PooledClient, server_urls
 from client.report import REPORT_NAME, BatchReport, FileOutcome
-from matting.files import atomic_write_bytes, find_images, is_valid_image, output_paths, timestamped_output_dir
+from matting.files import atomic_write_bytes, find_files, is_image_name, is_valid_image, output_paths, timestamped_output_dir
 from matting.options import OptionsError, OutputOptions
 
 #: Measured on 2 cores: 4 requests in flight keep every pipeline step busy (see README, benchmarks).
@@ -66,14 +68,16 @@ def run_batch(
 
     ``url``: one server, or several (a list, or comma-separated) that the requests are spread across;
     ``settings.concurrency`` is the number of requests in flight over all of them. ``confine``: see
-    :func:`matting.files.find_images`.
+    :func:`matting.files.find_files`.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise NotADirectoryError(f"input folder {input_dir} does not exist or is not a folder")
-    sources = find_images(input_dir, recursive, exclude=output_dir, confine=confine)
+    files = find_files(input_dir, recursive, exclude=output_dir, confine=confine)
+    sources = [path for path in files if is_image_name(path)]
     targets = output_paths(sources, input_dir, output_dir, settings.options.format)
-    report = BatchReport(str(input_dir), str(output_dir))
+    report = BatchReport(str(input_dir), str(output_dir),
+                         unsupported=[str(path.relative_to(input_dir)) for path in files if not is_image_name(path)])
     matting = PooledClient(server_urls(url, protocol), protocol, settings.retries, settings.backoff_s, settings.cooldown_s)
 
     def process(source: Path) -> FileOutcome:
@@ -133,15 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or timestamped_output_dir()
     urls = server_urls(args.url, args.protocol)
     settings = BatchSettings(options, background, args.concurrency or DEFAULT_CONCURRENCY * len(urls), args.overwrite, args.retries)
+    def print_failure(outcome: FileOutcome, done: int, total: int) -> None:
+        if outcome.status == "failed":
+            tqdm.write(f"failed: {outcome.file}: {outcome.error}", file=sys.stderr)
+
     try:
-        report = run_batch(args.input_dir, output_dir, urls, args.protocol, settings, args.recursive, not args.no_progress)
+        report = run_batch(args.input_dir, output_dir, urls, args.protocol, settings, args.recursive, not args.no_progress,
+                           on_outcome=print_failure)
     except NotADirectoryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(report.summary_lines() + [f"Report: {output_dir / REPORT_NAME}"]))
-    for outcome in report.outcomes:
-        if outcome.status == "failed":
-            print(f"failed: {outcome.file}: {outcome.error}", file=sys.stderr)
     return 1 if report.counts["failed"] else 0
 
 

@@ -2,7 +2,9 @@
 
 It sends the encoded image bytes untouched (the server decodes them) with the request's
 ``OutputOptions`` to the ensemble that serves them, and returns the encoded result and the matte.
-Server-side errors come back as :class:`MattingError` with the server's message.
+Failures come back as one of three :class:`MattingError` kinds, because callers act differently on each:
+:class:`RequestError` (the image or an option was refused: report it, never retry), :class:`ServerUnavailable`
+(no answer: retry, or try another server) and :class:`ServerError` (the server answered with a fault of its own).
 """
 
 from __future__ import annotations
@@ -16,19 +18,54 @@ import numpy as np
 from matting import contract
 from matting.options import OutputOptions
 
-BAD_INPUT_STATUSES = {"StatusCode.INVALID_ARGUMENT", "400"}
+#: Triton statuses (gRPC status codes, HTTP status codes as tritonclient reports them) by what they mean.
+REQUEST_ERROR_STATUSES = {"StatusCode.INVALID_ARGUMENT", "400"}
+#: Nobody answered in time or the server cannot take requests now: a transport failure, a server that is
+#: starting or stopping, a model that is not loaded, a request that ran past the client's timeout.
+UNAVAILABLE_STATUSES = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED",
+                        "502", "503", "504"}
+
+
+#: gRPC waits up to 2 minutes between attempts to reconnect to a server that went away, so a restarted
+#: Triton would get requests only that much later; a loopback or cluster connection can retry every 2 s.
+MAX_RECONNECT_BACKOFF_MS = 2000
 
 
 class MattingError(RuntimeError):
-    """The server refused or failed the request; ``str()`` is the server's explanation.
+    """The request failed; ``str()`` says why (the server's explanation when it gave one).
 
-    ``bad_input`` is True when the image or an option was rejected (gRPC INVALID_ARGUMENT, HTTP 400),
-    False for server or transport failures worth retrying.
+    ``bad_input`` is True for a :class:`RequestError`: the image or an option was rejected.
     """
 
-    def __init__(self, message: str, bad_input: bool = False):
-        super().__init__(message)
-        self.bad_input = bad_input
+    bad_input = False
+
+
+class RequestError(MattingError):
+    """The server refused this request's image or options (gRPC INVALID_ARGUMENT, HTTP 400): sending it
+    again, to any server, gets the same answer."""
+
+    bad_input = True
+
+
+class ServerUnavailable(MattingError):
+    """No answer: connection refused or lost, the server or model not ready, the timeout passed. Worth
+    retrying, on this server later or on another one now."""
+
+
+class ServerError(MattingError):
+    """The server answered with a fault of its own (INTERNAL and the like): reported, not retried."""
+
+
+def classify(exc: Exception) -> MattingError:
+    """The MattingError for what tritonclient raised: its status decides the kind; an exception without
+    a status is a transport failure (refused or broken connection), hence unavailable."""
+    status = str(exc.status()) if callable(getattr(exc, "status", None)) else ""
+    message = _server_message(exc)
+    if status in REQUEST_ERROR_STATUSES:
+        return RequestError(message)
+    if not status or status == "None" or status in UNAVAILABLE_STATUSES:
+        return ServerUnavailable(message)
+    return ServerError(message)
 
 
 @dataclass(frozen=True)
@@ -51,7 +88,12 @@ class MattingClient:
         else:
             import tritonclient.http as triton
         self._triton = triton
-        options = {"network_timeout": timeout, "connection_timeout": timeout} if protocol == "http" else {}
+        if protocol == "http":
+            options = {"network_timeout": timeout, "connection_timeout": timeout}
+        else:  # tritonclient's message size limits (its keepalive defaults are gRPC's own), reconnecting sooner
+            options = {"channel_args": [("grpc.max_send_message_length", triton.MAX_GRPC_MESSAGE_SIZE),
+                                        ("grpc.max_receive_message_length", triton.MAX_GRPC_MESSAGE_SIZE),
+                                        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]}
         self._client = triton.InferenceServerClient(self.url, **options)
 
     def is_ready(self) -> bool:
@@ -84,7 +126,7 @@ class MattingClient:
         ``with_alpha=False`` skips transferring the H×W matte (``result.alpha`` is then None).
         """
         if not image:
-            raise MattingError("empty input: the file has 0 bytes", bad_input=True)
+            raise RequestError("empty input: the file has 0 bytes")
         inputs = [self._bytes_input(contract.IMAGE, image)]
         if background is not None:
             inputs.append(self._bytes_input(contract.BACKGROUND_IMAGE, background))
@@ -101,8 +143,7 @@ class MattingClient:
             else:
                 response = self._client.infer(options.ensemble, inputs, outputs=outputs)
         except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and transport errors
-            status = str(exc.status()) if callable(getattr(exc, "status", None)) else ""
-            raise MattingError(_server_message(exc), bad_input=status in BAD_INPUT_STATUSES) from exc
+            raise classify(exc) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         return MattingResult(
             data=response.as_numpy(contract.RESULT)[0].tobytes(),

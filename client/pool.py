@@ -1,7 +1,9 @@
 """Several Triton servers behind one ``remove_background``: the least-loaded server that is up takes
-each request; a failing server is taken out and the request goes to another at once; a server taken
-out is let back in once it answers ready again. Only with every server down does a request wait
-(backoff) and finally fail with "inference server unavailable".
+each request; a server that does not answer (:class:`ServerUnavailable`) is taken out and the request
+goes to another at once; a server taken out is let back in once it answers ready again. Only with every
+server down does a request wait (backoff) and finally fail with "inference server unavailable". A
+request the server refused (:class:`RequestError`) or failed itself (:class:`ServerError`) is reported
+at once: never retried, and its server stays in.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from client.matting_client import MattingClient, MattingError
+from client.matting_client import MattingClient, ServerUnavailable
 from matting.contract import DEFAULT_TRITON_URLS
 from matting.options import OutputOptions
 
@@ -142,8 +144,8 @@ class PooledClient:
             client.close()
 
     def remove_background(self, data: bytes, options: OutputOptions, background: bytes | None = None) -> tuple[bytes, str]:
-        """The encoded result and the server that made it; a bad image raises MattingError(bad_input=True)
-        at once, without taking its server out."""
+        """The encoded result and the server that made it. A RequestError or ServerError is raised at
+        once, its server kept in; ServerUnavailable after the retries with every server down."""
         pool = self.pool
         rounds = failures = 0
         while True:
@@ -151,22 +153,22 @@ class PooledClient:
             if url is None:
                 if rounds >= self.retries or failures > (self.retries + 1) * len(pool):
                     pool.gave_up = True
-                    raise MattingError(f"inference server unavailable after {rounds + 1} attempts: {pool.down_summary()}")
+                    raise ServerUnavailable(f"inference server unavailable after {rounds + 1} attempts: {pool.down_summary()}")
                 if not pool.gave_up:
                     time.sleep(self.backoff_s * 2**rounds)
                 rounds += 1
                 if not pool.readmit(force=True) and pool.gave_up:
-                    raise MattingError(f"inference server unavailable: {pool.down_summary()}")
+                    raise ServerUnavailable(f"inference server unavailable: {pool.down_summary()}")
                 continue
             try:
                 result = self._client(url).remove_background(data, options, background, with_alpha=False).data
-            except MattingError as exc:
-                if exc.bad_input:
-                    pool.release(url)
-                    raise
+            except ServerUnavailable as exc:
                 pool.release(url, str(exc))
                 self._forget(url)
                 failures += 1
                 continue
+            except BaseException:  # RequestError, ServerError: this request's answer, not the server's state
+                pool.release(url)
+                raise
             pool.release(url)
             return result, url

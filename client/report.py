@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from matting.contract import IMAGE_SUFFIXES
+
 REPORT_NAME = "report.json"
 
 
@@ -25,8 +27,11 @@ class BatchReport:
     output_dir: str
     outcomes: list[FileOutcome] = field(default_factory=list)
     elapsed_s: float = 0.0
-    #: url → {"handled": files written from its results, "errors": failed requests, "down": why it is out, or None}
+    #: url → {"handled": files written from its results, "errors": requests it did not answer, "down": why it is out, or None}
     servers: dict[str, dict] = field(default_factory=dict)
+    #: Files of the input folder that were not sent because their type is not one the service reads
+    #: (e.g. .heic, .svg), relative to the input folder: listed, so nothing is left out silently.
+    unsupported: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter:
@@ -46,7 +51,11 @@ class BatchReport:
             f"Failed: {counts['failed']}",
             f"Average Time: {average:.0f} ms/image ({rate:.2f} images/s over {self.elapsed_s:.1f} s)" if average else "Average Time: -",
             f"Output Dir: {self.output_dir}",
-        ] + ([self.servers_line()] if len(self.servers) > 1 else [])
+        ] + ([self.servers_line()] if len(self.servers) > 1 else []) + ([self.unsupported_line()] if self.unsupported else [])
+
+    def unsupported_line(self) -> str:
+        return (f"Unsupported: {len(self.unsupported)} files not sent (only {' '.join(IMAGE_SUFFIXES)} are read), "
+                f"listed in {REPORT_NAME}")
 
     def servers_line(self) -> str:
         parts = [f"{url} {server['handled']}" + (" (down)" if server["down"] else "") for url, server in self.servers.items()]
@@ -54,8 +63,9 @@ class BatchReport:
 
     def to_json(self) -> str:
         summary = {"total": len(self.outcomes), **{key: self.counts[key] for key in ("ok", "skipped", "failed")},
-                   "average_ms": self.average_ms, "elapsed_s": self.elapsed_s,
+                   "unsupported": len(self.unsupported), "average_ms": self.average_ms, "elapsed_s": self.elapsed_s,
                    "per_server": {url: server["handled"] for url, server in self.servers.items()}}
         return json.dumps({"input_dir": self.input_dir, "output_dir": self.output_dir, "summary": summary,
-                           "servers": self.servers, "files": [asdict(outcome) for outcome in self.outcomes]},
+                           "servers": self.servers, "files": [asdict(outcome) for outcome in self.outcomes],
+                           "unsupported": self.unsupported},
                           indent=2, ensure_ascii=False)

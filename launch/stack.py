@@ -1,21 +1,22 @@
 """``make run``: the embedded Triton, then the REST API and the dashboard; prints the URLs; Ctrl-C stops all.
 
-Every service binds 127.0.0.1 unless ``--host``/``CVUNET_HOST`` says otherwise. If one of them dies,
-the others are stopped too and the exit code is non-zero, so a supervisor notices.
+Every service binds 127.0.0.1 unless ``--host``/``CVUNET_HOST`` says otherwise. A service that dies is
+restarted with backoff while the others keep serving: while Triton is down the REST API answers 503 and the
+dashboard says the service is restarting, and both recover by themselves once it is back.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
 from launch.options import add_address_arguments, env_port, triton_ports
-from launch.processes import ServiceStartError, run_until_stopped, start_service
+from launch.processes import ChildService, ServiceStartError, run_until_stopped
 from launch.triton import EmbeddedTriton, TritonStartError
 from matting import contract
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
 from serving.admin import MODEL_IMPORT_MAX_MB
+from serving.admin_key import KEY_FILE_ENV
 
 LOGS = STATE_DIR / "logs"
 
@@ -33,8 +34,9 @@ def dashboard_command(host: str, port: int) -> list[str]:
 
 
 def dashboard_env(triton: EmbeddedTriton) -> dict[str, str]:
+    """Where the dashboard finds Triton, its repository and the key its model administration needs."""
     return {"TRITON_GRPC_URL": triton.grpc_url, "TRITON_METRICS_URL": triton.metrics_url,
-            "CVUNET_REPOSITORY": str(triton.repository)}
+            "CVUNET_REPOSITORY": str(triton.repository), KEY_FILE_ENV: str(triton.admin_key_file)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,17 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui-port", type=int, default=env_port("UI_PORT", contract.UI_PORT))
     args = parser.parse_args(argv)
     triton = EmbeddedTriton(MODEL_REPOSITORY, args.host, triton_ports(args))
-    children: dict[str, subprocess.Popen] = {}
+    # The REST API counts as serving once /healthz answers at all: it answers 503 while Triton restarts.
+    rest_api = ChildService("the REST API", rest_api_command(args.host, args.rest_port, triton.grpc_url),
+                            f"http://{args.host}:{args.rest_port}/healthz", LOGS / f"rest-{args.rest_port}.log", PROJECT_ROOT)
+    dashboard = ChildService("the dashboard", dashboard_command(args.host, args.ui_port),
+                             f"http://{args.host}:{args.ui_port}/_stcore/health", LOGS / f"ui-{args.ui_port}.log",
+                             PROJECT_ROOT, dashboard_env(triton))
 
-    def start() -> dict[str, subprocess.Popen]:
-        print(f"starting Triton (log: {triton.log_path}), the REST API and the dashboard …", flush=True)
-        children["tritonserver"] = triton.start().process
-        children["the REST API"] = start_service(
-            "the REST API", rest_api_command(args.host, args.rest_port, triton.grpc_url),
-            f"http://{args.host}:{args.rest_port}/healthz", LOGS / f"rest-{args.rest_port}.log", PROJECT_ROOT)
-        children["the dashboard"] = start_service(
-            "the dashboard", dashboard_command(args.host, args.ui_port), f"http://{args.host}:{args.ui_port}/_stcore/health",
-            LOGS / f"ui-{args.ui_port}.log", PROJECT_ROOT, dashboard_env(triton))
+    def announce() -> None:
         print(
             "ready\n"
             f"  Dashboard       http://{args.host}:{args.ui_port}\n"
@@ -63,19 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             f"  Triton HTTP     {triton.http_url}   (KServe v2, model '{contract.ENSEMBLE}')\n"
             f"  Triton gRPC     {triton.grpc_url}\n"
             f"  Triton metrics  {triton.metrics_url}\n"
+            f"  admin key       {triton.admin_key_file}   (model load/unload; the dashboard reads it)\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
-        return children
 
-    def stop() -> None:
-        for name, process in children.items():
-            if name != "tritonserver" and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
-        triton.stop()
-
-    return run_until_stopped(start, stop, (TritonStartError, ServiceStartError), str(LOGS))
+    print(f"starting Triton (log: {triton.log_path}), the REST API and the dashboard …", flush=True)
+    return run_until_stopped([triton, rest_api, dashboard], (TritonStartError, ServiceStartError), str(LOGS), announce)
 
 
 if __name__ == "__main__":

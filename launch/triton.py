@@ -5,7 +5,8 @@
 No Docker and no GPU needed: the binary runs the repository's python-backend steps on the CPU. This
 module arranges what the binary needs (a backend directory with the python backend and the stub for
 this interpreter, library and module paths), checks ports and weights first so failures say what is
-wrong, waits for readiness and stops the server cleanly on Ctrl-C/SIGTERM.
+wrong, locks the administrative protocols with a new key (serving.admin_key), waits for readiness, restarts
+the server if it dies, and stops it with everything it started on Ctrl-C/SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import importlib.util
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +23,12 @@ import time
 from pathlib import Path
 
 from launch.options import Ports, add_address_arguments, triton_ports
-from launch.processes import http_ok, run_until_stopped, stop_with_parent
+from launch.processes import http_ok, run_until_stopped, stop_group, stop_with_parent
 from matting import contract
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
+from serving import admin_key
+
+SHARED_MEMORY = Path("/dev/shm")
 
 
 class TritonStartError(RuntimeError):
@@ -107,7 +110,14 @@ def _failure_summary(log_path: Path) -> str:
 
 
 class EmbeddedTriton:
-    """A tritonserver child process serving ``repository`` on ``host``; a context manager."""
+    """A tritonserver child process serving ``repository`` on ``host``; a context manager.
+
+    tritonserver leads its own process group, which holds its python backend stubs: ``stop`` stops the
+    whole group and removes the shared-memory segments of this server (named with its HTTP port), also
+    after the server died; ``start`` removes those a crashed predecessor on the same port left behind.
+    """
+
+    name = "tritonserver"
 
     def __init__(self, repository: Path = MODEL_REPOSITORY, host: str = contract.DEFAULT_HOST, ports: Ports = Ports(),
                  state_dir: Path = STATE_DIR, log_path: Path | None = None, ready_timeout: float = 180.0):
@@ -116,6 +126,8 @@ class EmbeddedTriton:
         self.ports = ports
         self.state_dir = Path(state_dir)
         self.log_path = Path(log_path or self.state_dir / "logs" / f"triton-{ports.http}.log")
+        self.admin_key_file = admin_key.key_file_for(ports.http, self.state_dir)
+        self.shared_memory_prefix = f"cvunet-triton-{ports.http}-"
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen | None = None
 
@@ -131,7 +143,7 @@ class EmbeddedTriton:
     def metrics_url(self) -> str:
         return f"http://{self.host}:{self.ports.metrics}/metrics"
 
-    def command(self, backend_directory: Path) -> list[str]:
+    def command(self, backend_directory: Path, key: str) -> list[str]:
         return [
             str(_pytriton_dir() / "tritonserver" / "bin" / "tritonserver"),
             "--model-repository", str(self.repository),
@@ -144,6 +156,8 @@ class EmbeddedTriton:
             # Mattes and encoded images of up to 50 MP (tens of MB) pass between steps: grow shared memory in big steps.
             "--backend-config", "python,shm-default-byte-size=16777216",
             "--backend-config", "python,shm-growth-byte-size=67108864",
+            "--backend-config", f"python,shm-region-prefix-name={self.shared_memory_prefix}",
+            *admin_key.restriction_options(key),
         ]
 
     def environment(self) -> dict[str, str]:
@@ -157,9 +171,11 @@ class EmbeddedTriton:
         for role, port in (("HTTP", self.ports.http), ("GRPC", self.ports.grpc), ("Metrics", self.ports.metrics)):
             _check_port_free(self.host, port, role)
         backend_directory = _backend_directory(self.state_dir)
+        self._remove_shared_memory()
+        key = admin_key.create_key(self.admin_key_file)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.command(backend_directory), stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(self.command(backend_directory, key), stdout=log, stderr=subprocess.STDOUT,
                                             env=self.environment(), cwd=self.state_dir, start_new_session=True,
                                             preexec_fn=stop_with_parent)
         self._wait_ready()
@@ -172,6 +188,7 @@ class EmbeddedTriton:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise TritonStartError(
                     f"tritonserver exited with code {self.process.returncode} while starting; from {self.log_path}:\n"
                     f"{_failure_summary(self.log_path)}"
@@ -183,14 +200,16 @@ class EmbeddedTriton:
         raise TritonStartError(f"Triton was not ready after {self.ready_timeout:.0f} s; see {self.log_path}:\n{_failure_summary(self.log_path)}")
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM (SIGKILL after ``timeout``), then the rest of its process group, its shared memory and its key."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_group(self.process, timeout)
+        self._remove_shared_memory()
+        self.admin_key_file.unlink(missing_ok=True)
+
+    def _remove_shared_memory(self) -> None:
+        for segment in SHARED_MEMORY.glob(f"{self.shared_memory_prefix}*"):
+            segment.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedTriton:
         return self.start()
@@ -206,14 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = EmbeddedTriton(args.repository, args.host, triton_ports(args))
 
-    def start() -> dict[str, subprocess.Popen]:
-        print(f"starting Triton on {args.host} (log: {server.log_path}) …", flush=True)
-        server.start()
+    def announce() -> None:
         print(f"Triton ready\n  HTTP/REST  {server.http_url}\n  gRPC       {server.grpc_url}\n"
-              f"  metrics    {server.metrics_url}\n  ensemble   {contract.ENSEMBLE} (Ctrl-C stops)", flush=True)
-        return {"tritonserver": server.process}
+              f"  metrics    {server.metrics_url}\n  ensemble   {contract.ENSEMBLE}\n"
+              f"  admin key  {server.admin_key_file} (header {admin_key.ADMIN_HEADER}; load/unload need it)\n"
+              "Ctrl-C stops", flush=True)
 
-    return run_until_stopped(start, server.stop, (TritonStartError,), str(server.log_path), "stopping Triton …")
+    print(f"starting Triton on {args.host} (log: {server.log_path}) …", flush=True)
+    return run_until_stopped([server], (TritonStartError,), str(server.log_path), announce, "stopping Triton …")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ from matting.options import OutputOptions
 
 def estimate_foreground(image: Image.Image, matte: np.ndarray) -> Image.Image:
     """Colours of the foreground alone (pymatting's multilevel estimate): removes the background's
-    colour from semi-transparent edges, the colour halo of a plain cut-out."""
+    colour from semi-transparent edges, the colour halo of a plain cut-out. A single pixel has no
+    neighbours to estimate from (pymatting divides by zero there): its colour is kept."""
+    if max(image.size) < 2:
+        return image
     from pymatting import estimate_foreground_ml  # numba-compiled: imported only when used
 
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0

@@ -38,7 +38,8 @@ SOURCE_SHA256 = "source_sha256"
 #: Set when the exported weights were fine-tuned from that source (cvunet.train --init): how.
 FINE_TUNED = "fine_tuned"
 
-#: Files the clients and the dashboard treat as images (any case); the server decodes what Pillow reads.
+#: Files the clients and the dashboard treat as images (any case); the server decodes these formats only
+#: (matting.codec.SUPPORTED_FORMATS).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 # Where things listen by default: loopback only.

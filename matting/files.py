@@ -23,13 +23,14 @@ def sibling_temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``; the file
+    gets ``mode`` less the umask (0o600 keeps a secret to its owner from the first byte)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = sibling_temp_path(path)
     try:
-        with open(temp, "xb") as file:
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
@@ -53,9 +54,18 @@ def timestamped_output_dir(root: Path = Path("outputs")) -> Path:
     return root / datetime.now().strftime("outputs_%Y%m%d%H%M%S")
 
 
+def is_image_name(path: Path) -> bool:
+    """Whether ``path``'s suffix is one of matting.contract.IMAGE_SUFFIXES, in any case."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def find_images(root: Path, recursive: bool = False, exclude: Path | None = None, confine: bool = False) -> list[Path]:
-    """Image files under ``root`` by suffix (matting.contract.IMAGE_SUFFIXES, any case), sorted; hidden
-    and temp files are ignored.
+    """Image files under ``root`` by suffix (:func:`is_image_name`), sorted; see :func:`find_files`."""
+    return [path for path in find_files(root, recursive, exclude, confine) if is_image_name(path)]
+
+
+def find_files(root: Path, recursive: bool = False, exclude: Path | None = None, confine: bool = False) -> list[Path]:
+    """Every file under ``root``, sorted; hidden and temp files and those under ``exclude`` are ignored.
 
     ``confine`` skips files that resolve outside ``root`` (symlinks pointing elsewhere), for callers
     such as the dashboard that must not read beyond the folder they were given.
@@ -72,8 +82,7 @@ def find_images(root: Path, recursive: bool = False, exclude: Path | None = None
             continue
         if confine and not path.resolve().is_relative_to(real_root):
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append(path)
+        found.append(path)
     return sorted(found)
 
 

@@ -5,7 +5,8 @@ with :meth:`OutputOptions.parse` and hands it down; the Triton postprocess step 
 strings from its input tensors with the same method. ``model`` and ``tta`` are not tensors: they pick
 the ensemble that serves the request (``OutputOptions.ensemble``). Values are
 case-insensitive and may use the aliases below; an invalid value raises :class:`OptionsError` naming
-the option and what it accepts.
+the option and what it accepts. Every message quotes user input through :func:`quoted`, so a
+megabyte-long value never comes back as a megabyte-long error.
 """
 
 from __future__ import annotations
@@ -41,14 +42,26 @@ ALIASES = {
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
 #: Error messages quote at most this much of a bad value: a 1 MB option must not come back as a 1 MB error.
 QUOTED_CHARS = 40
+#: The longest option value accepted (the longest valid one, a colour like 'rgb(255, 255, 255)' or
+#: 'lightgoldenrodyellow', is about 20): longer values are refused before they are parsed.
+MAX_OPTION_CHARS = 64
 
 
 class OptionsError(ValueError):
     """A per-request option is invalid; the message names the option and its allowed values."""
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """``value`` for an error message: quoted, and cut to QUOTED_CHARS characters."""
     return repr(value if len(value) <= QUOTED_CHARS else value[:QUOTED_CHARS] + "…")
+
+
+def check_length(option: str, value: str | bytes | None) -> None:
+    """Refuse an option value over MAX_OPTION_CHARS (characters, or bytes as received) before anything
+    else looks at it."""
+    if value is not None and len(value) > MAX_OPTION_CHARS:
+        raise OptionsError(f"{option} is {len(value):,} {'bytes' if isinstance(value, bytes) else 'characters'} long; "
+                           f"option values are at most {MAX_OPTION_CHARS}")
 
 
 def parse_choice(option: str, value: str | None, allowed: tuple[str, ...], default: str | None) -> str | None:
@@ -60,24 +73,28 @@ def parse_choice(option: str, value: str | None, allowed: tuple[str, ...], defau
     if text not in allowed:
         aliases = ", ".join(f"{alias}={canonical}" for alias, canonical in ALIASES[option].items())
         raise OptionsError(f"{option} must be one of {', '.join(allowed)}{f' (or {aliases})' if aliases else ''}, "
-                           f"not {_quoted(value)}")
+                           f"not {quoted(value)}")
     return text
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
-    """'#RRGGBB', '#RGB', a CSS colour name or 'R,G,B' (each 0–255) → an RGB triple."""
+    """'#RRGGBB', '#RGB', a CSS colour name or 'R,G,B' (each 0–255) → an RGB triple; values outside
+    0–255 (also through 'rgb(300,0,0)' or 'hsl(…)') are refused, not clamped."""
     text = text.strip()
+    rgb = None
     if "," in text and not text.lower().startswith(("rgb", "hsl", "hsv")):
         parts = [part.strip() for part in text.split(",")]
-        if len(parts) == 3 and all(part.isdigit() and int(part) <= 255 for part in parts):
-            return tuple(int(part) for part in parts)
+        if len(parts) == 3 and all(part.isdigit() for part in parts):
+            rgb = tuple(int(part) for part in parts)
     else:
         try:
-            return ImageColor.getrgb(text)[:3]
+            rgb = ImageColor.getrgb(text)[:3]
         except ValueError:
             pass
-    raise OptionsError(f"bg_color {_quoted(text)} is not a colour: use '#RRGGBB', a name like 'white' "
-                       f"or 'R,G,B' with each value 0-255")
+    if rgb is None or not all(0 <= value <= 255 for value in rgb):
+        raise OptionsError(f"bg_color {quoted(text)} is not a colour: use '#RRGGBB', a name like 'white' "
+                           f"or 'R,G,B' with each value 0-255")
+    return rgb
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,11 @@ class OutputOptions:
               foreground: str | None = None, refine: str | None = None, model: str | None = None,
               tta: str | None = None) -> OutputOptions:
         """Validate user-supplied strings (names as in matting.contract.OPTION_INPUTS, ``model`` and
-        ``tta``); empty or None means the default."""
+        ``tta``); empty or None means the default. Every length is checked before any value is parsed."""
+        given = {"kind": kind, "format": format, "bg_color": bg_color, "foreground": foreground, "refine": refine,
+                 "model": model, "tta": tta}
+        for option, value in given.items():
+            check_length(option, value)
         return cls(
             kind=parse_choice("kind", kind, KINDS, cls.kind),
             format=parse_choice("format", format, FORMATS, cls.format),

@@ -2,13 +2,16 @@
 uploaded CV-UNet, restore the pinned default. The dashboard's Advanced tab calls these.
 
 Triton runs with ``--model-control-mode explicit``, so a new network is swapped in without a restart:
-the repository is rewritten, then its models are (re)loaded through the model-control API. An upload
+the repository is rewritten, then its models are (re)loaded through the model-control API, which answers
+only requests carrying the server's administration key: ``control`` is a client from
+``serving.admin_key.control_client``, which adds it to every request. An upload
 is exported and validated in a scratch repository first, so an invalid file never touches the served
 one; if Triton cannot load a valid-looking network, the previous repository is put back and reloaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -117,9 +120,17 @@ def import_network(repository: Path, control: triton_grpc.InferenceServerClient,
 def _validate_upload(kind: str, upload: Path) -> None:
     """Fail on the upload itself, so the message names it rather than a copy in a scratch folder."""
     if kind == "checkpoint":
-        from cvunet.model import load_checkpoint  # imports torch: only when a checkpoint is imported
+        from cvunet.checkpoints import load_network, network_name  # imports torch: only when a checkpoint is imported
+        from cvunet.model import load_checkpoint
 
-        load_checkpoint(upload)
+        try:
+            load_checkpoint(upload)
+        except ValueError:
+            with contextlib.suppress(ValueError):
+                if network_name(load_network(upload)) != IMPORTED_NETWORK:
+                    raise ModelImportError(f"{upload} holds a fine-tuned U²-Net: serve it with "
+                                           "`make export NETWORK=<its network> CHECKPOINT=<file>`") from None
+            raise
     else:
         onnx_input_size(upload)
 
@@ -130,6 +141,7 @@ def restore_default(repository: Path, control: triton_grpc.InferenceServerClient
     return str(install_network(repository, control, contract.DEFAULT_NETWORK))
 
 
-def served_source(served: Path) -> str | None:
-    """The sha256 of the published file a served export was ported from (its ONNX metadata), if any."""
-    return exported_from(served).get(contract.SOURCE_SHA256)
+def served_source(served: Path) -> dict[str, str]:
+    """Where a served export came from (its ONNX metadata): the sha256 of the published file it was
+    ported from (matting.contract.SOURCE_SHA256) and, if cvunet.train fine-tuned it since, how (FINE_TUNED)."""
+    return exported_from(served)

@@ -12,6 +12,7 @@ import pytest
 from launch.triton import EmbeddedTriton
 from matting.contract import DEFAULT_NETWORK
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from serving.admin_key import KEY_FILE_ENV
 from tests.support import start_triton
 
 
@@ -32,6 +33,7 @@ def ui_env(triton, tmp_path, monkeypatch):
     outputs.mkdir()
     monkeypatch.setenv("TRITON_GRPC_URL", triton.grpc_url)
     monkeypatch.setenv("TRITON_METRICS_URL", triton.metrics_url)
+    monkeypatch.setenv(KEY_FILE_ENV, str(triton.admin_key_file))
     monkeypatch.setenv("CVUNET_UI_ROOTS", os.pathsep.join([str(data), str(outputs)]))
     monkeypatch.setenv("CVUNET_OUTPUTS_DIR", str(outputs))
     monkeypatch.setenv("CVUNET_HISTORY_DB", str(tmp_path / "history.sqlite3"))

@@ -97,6 +97,32 @@ def wide_jpeg() -> bytes:
     return encode(photo().resize((10000, 200), Image.BILINEAR), "JPEG", quality=85)
 
 
+def strip_jpeg(width: int = 65500, height: int = 1) -> bytes:
+    """A JPEG as wide as JPEG allows and one pixel high: more than WebP can hold (16383 a side)."""
+    return encode(Image.new("RGB", (width, height), (120, 80, 40)), "JPEG")
+
+
+def ppm() -> bytes:
+    """A valid image in a format Pillow reads but the service does not name (PPM)."""
+    return encode(photo((64, 48)), "PPM")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_oversized_text() -> bytes:
+    """A PNG whose compressed comment inflates to 2 MB: Pillow refuses it naming "MAX_TEXT_CHUNK"."""
+    data = encode(photo((32, 24)), "PNG")
+    comment = _png_chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(b"a" * 2_000_000))
+    return data[:33] + comment + data[33:]
+
+
+def png_cut_in_a_text_chunk() -> bytes:
+    """A PNG that ends inside a text chunk before any pixel: Pillow says "Truncated File Read"."""
+    return encode(photo((32, 24)), "PNG")[:33] + struct.pack(">I", 5000) + b"tEXt" + b"comment"
+
+
 def twelve_megapixel_jpeg() -> bytes:
     return encode(photo().resize((4000, 3000), Image.BICUBIC), "JPEG", quality=90)
 

@@ -27,6 +27,8 @@ def main() -> None:
     ready = context.client.is_ready()
     status = "server_status_ok" if ready else "server_status_down"
     (st.sidebar.success if ready else st.sidebar.error)(context.common(status, url=context.settings.triton_grpc_url))
+    if not ready:
+        st.warning(context.common("server_restarting"))
     tabs = st.tabs([context.common(key) for key in ("tab_single", "tab_batch", "tab_history", "tab_advanced")])
     for tab, module in zip(tabs, (single, batch, history, advanced)):
         with tab:

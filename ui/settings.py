@@ -8,6 +8,7 @@ from pathlib import Path
 
 from matting import contract
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, STATE_DIR
+from serving.admin_key import DEFAULT_KEY_FILE, KEY_FILE_ENV
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class UiSettings:
     history_limit: int
     max_upload_mb: int
     repository: Path
+    #: The key Triton's model administration needs (launch.triton writes it at each start).
+    admin_key_file: Path
 
     @classmethod
     def from_env(cls, environ=os.environ) -> UiSettings:
@@ -35,4 +38,5 @@ class UiSettings:
             history_limit=int(environ.get("CVUNET_HISTORY_LIMIT", 500)),
             max_upload_mb=int(environ.get("CVUNET_UI_MAX_UPLOAD_MB", 25)),
             repository=Path(environ.get("CVUNET_REPOSITORY", MODEL_REPOSITORY)),
+            admin_key_file=Path(environ.get(KEY_FILE_ENV, DEFAULT_KEY_FILE)),
         )

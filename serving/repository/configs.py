@@ -50,8 +50,13 @@ def _output(name: str, dtype: int, dims: list[int]) -> mc.ModelOutput:
 
 
 def _request_inputs() -> list[mc.ModelInput]:
-    """What a client may send: the photo, an optional background picture and the optional options."""
-    return [_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]), _tensor(contract.BACKGROUND_IMAGE, mc.TYPE_UINT8, [-1], optional=True),
+    """What a client may send: the photo, an optional background picture and the optional options.
+
+    The photo is needed, but declared optional: Triton 2.51 counts an ensemble's inputs without checking
+    which ones came, so a request without ``image`` would end in "unexpected deadlock"; this way it
+    reaches the preprocess step, which refuses it with INVALID_ARGUMENT."""
+    return [_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1], optional=True),
+            _tensor(contract.BACKGROUND_IMAGE, mc.TYPE_UINT8, [-1], optional=True),
             *(_tensor(name, mc.TYPE_STRING, [1], optional=True) for name in contract.OPTION_INPUTS)]
 
 
@@ -72,9 +77,10 @@ def _step_parameters(network: str, size: int) -> dict[str, str]:
 
 
 def preprocess_config(network: str, size: int, settings: RepositorySettings) -> mc.ModelConfig:
-    """Prepares the input of ``network`` and of every network whose preparation is the same."""
+    """Prepares the input of ``network`` and of every network whose preparation is the same; gets every
+    request input, so a bad option or combination is refused before the network runs."""
     config = _python_config(contract.PREPROCESS, settings, settings.step_instances, _step_parameters(network, size))
-    config.input.append(_tensor(contract.IMAGE, mc.TYPE_UINT8, [-1]))
+    config.input.extend(_request_inputs())
     config.output.extend([_output(contract.NETWORK_INPUT, mc.TYPE_FP32, [3, size, size]),
                           _output(contract.NETWORK_INPUT_MIRRORED, mc.TYPE_FP32, [3, size, size])])
     return config
@@ -147,7 +153,7 @@ def ensemble_config(name: str, network: str, settings: RepositorySettings, flipp
     config.output.extend(_request_outputs())
     steps = config.ensemble_scheduling.step
     preprocess = steps.add(model_name=contract.PREPROCESS, model_version=-1)
-    preprocess.input_map[contract.IMAGE] = contract.IMAGE
+    preprocess.input_map.update({tensor.name: tensor.name for tensor in _request_inputs()})
     preprocess.output_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT
     net = steps.add(model_name=network, model_version=-1)
     net.input_map[contract.NETWORK_INPUT] = contract.NETWORK_INPUT

@@ -136,11 +136,17 @@ def test_output_options(api_url):
     [({"kind": "sepia"}, "kind must be one of rgba, alpha, composite"),
      ({"format": "gif"}, "format must be one of png, webp"),
      ({"kind": "composite", "bg_color": "not-a-colour"}, "is not a colour"),
-     ({"foreground": "magic"}, "foreground must be one of original, estimate")],
-    ids=["kind", "format", "bg_color", "foreground"],
+     ({"kind": "composite", "bg_color": "300,0,0"}, "bg_color '300,0,0' is not a colour"),
+     ({"kind": "composite", "bg_color": "rgb(300,0,0)"}, "bg_color 'rgb(300,0,0)' is not a colour"),
+     ({"foreground": "magic"}, "foreground must be one of original, estimate"),
+     ({"kind": "x" * 900_000}, "kind is 900,000 characters long; option values are at most 64"),
+     ({"bg_color": " " * 900_000}, "bg_color is 900,000 characters long")],
+    ids=["kind", "format", "bg_color", "bg_color-300", "bg_color-rgb-300", "foreground", "900kb-kind", "900kb-blank-bg_color"],
 )
 def test_bad_options_are_refused(api_url, options, message):
-    assert_error(post_image(api_url, support.PHOTO.read_bytes(), **options), 400, message)
+    response = post_image(api_url, support.PHOTO.read_bytes(), **options)
+    assert_error(response, 400, message)
+    assert len(response.content) < 300, "the error must not repeat the value"
 
 
 def _text_named_jpg() -> bytes:
@@ -157,6 +163,9 @@ REFUSED_INPUTS = {
     "truncated-jpeg": (support.truncated_jpeg, "truncated or corrupt"),
     "text-named-jpg": (_text_named_jpg, "not a supported image"),
     "bomb-30000": (lambda: support.png_with_declared_size(30000, 30000), "too large"),
+    "ppm-named-jpg": (support.ppm, "not a supported image: send JPEG, PNG, WebP, BMP, TIFF or GIF"),
+    "png-oversized-text": (support.png_with_oversized_text, "unreadable image header"),
+    "png-cut-in-text": (support.png_cut_in_a_text_chunk, "unreadable image header"),
 }
 
 #: Awkward but valid inputs, with the upright size of their cut-out.
@@ -176,7 +185,19 @@ MATTED_INPUTS = {
 
 @pytest.mark.parametrize(("make", "message"), REFUSED_INPUTS.values(), ids=REFUSED_INPUTS.keys())
 def test_bad_inputs_get_a_clear_400_and_the_service_keeps_serving(api_url, make, message):
-    assert_error(post_image(api_url, make(), "upload.jpg"), 400, message)
+    response = post_image(api_url, make(), "upload.jpg")
+    assert_error(response, 400, message)
+    assert not any(word in response.text for word in ("MAX_TEXT", "Truncated File Read", "PngImagePlugin"))
+    assert_healthy(api_url)
+
+
+def test_an_image_webp_cannot_hold_is_a_400_and_a_single_pixel_is_matted_with_any_option(api_url):
+    """Both were INTERNAL errors, answered 503 as if Triton were down."""
+    assert_error(post_image(api_url, support.strip_jpeg(), format="webp"), 400,
+                 "65500×1 is too large for WebP, which holds at most 16383 pixels a side: ask for format=png")
+    response = post_image(api_url, support.one_pixel_png(), "dot.png", foreground="estimate")
+    assert response.status_code == 200, response.text[:300]
+    assert decode(response).size == (1, 1)
     assert_healthy(api_url)
 
 

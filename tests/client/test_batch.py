@@ -84,6 +84,35 @@ def test_bad_input_matrix(triton, tmp_path):
         name for name, (_, expected) in matrix.items() if isinstance(expected, str)}
 
 
+def test_files_refused_for_their_content_fail_at_once_and_unsupported_types_are_listed(triton, tmp_path):
+    """Per-file errors are the file's: no retries, the server stays in (they used to be INTERNAL errors,
+    retried four times each before the healthy server was marked down)."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    (inputs / "nested").mkdir(parents=True)
+    for name, data in {"photo.jpg": support.encode(support.photo((160, 120)), "JPEG"), "dot.png": support.one_pixel_png(),
+                       "strip.jpg": support.strip_jpeg(), "nested/strip.JPEG": support.strip_jpeg(),
+                       "ppm-named.jpg": support.ppm(), "phone.heic": b"\x00\x00\x00\x18ftypheic", "logo.svg": b"<svg/>",
+                       "nested/notes.txt": b"notes"}.items():
+        (inputs / name).write_bytes(data)
+    settings = BatchSettings(OutputOptions(format="webp", foreground="estimate"), concurrency=4)
+
+    report = run_batch(inputs, outputs, triton.grpc_url, settings=settings, recursive=True, progress=False)
+
+    outcomes = {outcome.file: outcome for outcome in report.outcomes}
+    assert {name: outcome.status for name, outcome in outcomes.items()} == {
+        "photo.jpg": "ok", "dot.png": "ok", "strip.jpg": "failed", "nested/strip.JPEG": "failed", "ppm-named.jpg": "failed"}
+    too_wide = "65500×1 is too large for WebP, which holds at most 16383 pixels a side: ask for format=png"
+    assert outcomes["strip.jpg"].error == outcomes["nested/strip.JPEG"].error == too_wide
+    assert outcomes["ppm-named.jpg"].error.startswith("not a supported image")
+    assert report.servers == {triton.grpc_url: {"handled": 2, "errors": 0, "down": None}}, "never retried, never taken out"
+    assert report.unsupported == ["logo.svg", "nested/notes.txt", "phone.heic"]
+    saved = json.loads((outputs / REPORT_NAME).read_text())
+    assert saved["unsupported"] == ["logo.svg", "nested/notes.txt", "phone.heic"]
+    assert saved["summary"] == {**saved["summary"], "total": 5, "ok": 2, "failed": 3, "unsupported": 3}
+    assert "Unsupported: 3 files not sent (only .jpg .jpeg .png .webp .bmp .tif .tiff .gif are read), listed in report.json" \
+        in report.summary_lines()
+
+
 def _photo_folder(root: Path, count: int) -> Path:
     sizes = [(160, 120), (120, 160), (200, 150), (96, 96)]
     for index in range(count):
@@ -144,13 +173,15 @@ def test_server_dying_mid_run_fails_the_rest_clearly_and_a_rerun_completes(tmp_p
 def test_command_line_summary_and_exit_code(triton, tmp_path):
     inputs = _photo_folder(tmp_path / "in", 2)
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (inputs / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
     command = [sys.executable, "-m", "client.batch", str(inputs), str(tmp_path / "out"), "--alpha-only",
                "--url", triton.grpc_url, "--no-progress"]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
-    for line in ["Total Images: 2", "Success: 1 (0 already done)", "Failed: 1", "Average Time:", f"Output Dir: {tmp_path / 'out'}"]:
+    for line in ["Total Images: 2", "Success: 1 (0 already done)", "Failed: 1", "Average Time:", f"Output Dir: {tmp_path / 'out'}",
+                 "Unsupported: 1 files not sent"]:
         assert line in done.stdout
-    assert "failed: broken.png:" in done.stderr
+    assert "failed: broken.png: not a supported image" in done.stderr
     with Image.open(tmp_path / "out" / "photo01.png") as matte:
         assert matte.mode == "L"
 

@@ -102,13 +102,26 @@ def test_init_container_builds_the_plan_as_compose_engine_does(engine_container,
 
 def test_triton_serves_the_built_repository_with_shared_memory(triton_container, pod, compose):
     assert "command" not in triton_container and triton_container["args"] == compose["triton"]["command"]
-    assert "--model-repository=/models" in triton_container["args"]
+    assert "--model-repository=/models" in " ".join(triton_container["args"])
     mounts = {mount["mountPath"]: mount["name"] for mount in triton_container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
     assert mounts["/models"] == "models" and "emptyDir" in volumes["models"]
     shm = volumes[mounts["/dev/shm"]]["emptyDir"]
     size = re.fullmatch(r"(\d+)(Gi|Mi)", shm["sizeLimit"])
     assert shm["medium"] == "Memory" and size and int(size.group(1)) * (1024 if size.group(2) == "Gi" else 1) >= 1024
+
+
+def test_triton_reads_its_admin_key_from_a_secret_that_is_not_committed(triton_container, pod, objects):
+    """The args are compose's (test above), whose key handling tests/deploy/test_compose.py runs: the file they
+    read is the Secret's key `key`, mounted where compose puts its secret."""
+    mounts = {mount["mountPath"]: mount for mount in triton_container["volumeMounts"]}
+    assert mounts["/run/secrets"]["readOnly"] is True
+    [volume] = [volume for volume in pod["spec"]["volumes"] if volume["name"] == mounts["/run/secrets"]["name"]]
+    assert volume["secret"]["secretName"] == "triton-admin-key"
+    assert volume["secret"]["items"] == [{"key": "key", "path": "triton_admin_key"}]
+    assert volume["secret"]["defaultMode"] == 0o400
+    assert "Secret" not in objects, "the key's value is never in the repository"
+    assert pod["spec"]["automountServiceAccountToken"] is False, "nothing else is mounted under /run/secrets"
 
 
 def test_container_declares_triton_ports(triton_container, compose):

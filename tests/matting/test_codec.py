@@ -76,3 +76,39 @@ def test_encode_round_trips_alpha(format):
 def test_declared_size_reads_the_header_only():
     assert declared_size(support.png_with_declared_size(3000, 2000)) == (3000, 2000)
     assert declared_size(b"not an image") is None
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(support.ppm, "not a supported image: send JPEG, PNG, WebP, BMP, TIFF or GIF"),
+     (support.png_with_oversized_text, "unreadable image header"),
+     (support.png_cut_in_a_text_chunk, "unreadable image header")],
+    ids=["ppm", "png-oversized-text", "png-cut-in-text"],
+)
+def test_undocumented_formats_and_broken_metadata_are_refused_in_our_words(make, message):
+    with pytest.raises(ImageError, match=message) as refused:
+        decode_image(make())
+    assert not any(word in str(refused.value) for word in ("MAX_TEXT", "Truncated File Read", "PngImagePlugin"))
+
+
+def test_a_phone_multi_picture_jpeg_still_decodes():
+    first = support.photo((64, 48))
+    data = support.encode(first, "MPO", save_all=True, append_images=[first.transpose(Image.FLIP_LEFT_RIGHT)])
+    assert decode_image(data).size == (64, 48)
+
+
+def test_an_image_webp_cannot_hold_is_refused_before_decoding_and_at_encoding():
+    with pytest.raises(ImageError, match=r"65500×1 is too large for WebP, which holds at most 16383 pixels a side"):
+        decode_image(support.strip_jpeg(), output_format="webp")
+    assert decode_image(support.strip_jpeg(), output_format="png").size == (65500, 1)
+    with pytest.raises(ImageError, match="16384×1 is too large for WebP"):
+        encode_image(Image.new("RGB", (16384, 1)), "webp")
+    assert Image.open(io.BytesIO(encode_image(Image.new("RGB", (1, 16383)), "webp"))).size == (1, 16383)
+
+
+@pytest.mark.parametrize("shape", [(1000, 1), (16384, 2), (1, 1)])
+def test_png_encodes_tall_narrow_incompressible_mattes(shape):
+    """imagecodecs' own output estimate is too small for these ("output stream too small")."""
+    noise = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(encode_image(Image.fromarray(noise, mode="L"), "png")))
+    assert (np.asarray(decoded) == noise).all()

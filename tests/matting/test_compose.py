@@ -87,3 +87,14 @@ def test_foreground_estimate_removes_background_colour_from_soft_edges():
     band = (sample.alpha > 0.05) & (sample.alpha < 0.95)
     estimated = np.asarray(estimate_foreground(Image.fromarray(sample.image), matte)).astype(float)
     assert np.abs(estimated - sample.foreground)[band].mean() < 0.7 * np.abs(sample.image.astype(float) - sample.foreground)[band].mean()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2)])
+def test_foreground_estimate_serves_the_tiniest_images(size):
+    """pymatting divides by zero on a single pixel; that pixel keeps its colour, and two pixels are estimated."""
+    photo = Image.new("RGB", size, RED)
+    alpha = np.full(size[::-1], 128, dtype=np.uint8)
+    result = compose(photo, alpha, OutputOptions(kind="composite", foreground="estimate"))
+    assert result.size == size
+    if size == (1, 1):
+        assert result.getpixel((0, 0)) == compose(photo, alpha, COMPOSITE).getpixel((0, 0)), "the photo's colour, kept"

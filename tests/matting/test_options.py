@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from matting import contract
-from matting.options import FORMATS, FOREGROUNDS, KINDS, MODELS, QUOTED_CHARS, REFINE_MODES, OptionsError, OutputOptions, parse_color
+from matting.options import (FORMATS, FOREGROUNDS, KINDS, MAX_OPTION_CHARS, MODELS, QUOTED_CHARS, REFINE_MODES, OptionsError,
+                             OutputOptions, parse_color)
 
 
 def parsed(**strings) -> OutputOptions:
@@ -76,7 +77,8 @@ def test_bg_color_accepts_hex_names_and_rgb_triples(text, rgb):
     assert parsed(bg_color=text).bg_color == rgb
 
 
-@pytest.mark.parametrize("text", ["not-a-colour", "300,0,0", "-1,0,0", "1,2", "1,2,3,4", "#12345"])
+@pytest.mark.parametrize("text", ["not-a-colour", "300,0,0", "-1,0,0", "1,2", "1,2,3,4", "#12345", "rgb(300,0,0)",
+                                  "hsl(400,200%,50%)"])
 def test_bg_color_refuses_what_is_not_a_colour_instead_of_clamping(text):
     with pytest.raises(OptionsError, match=r"^bg_color '.*' is not a colour: use '#RRGGBB', a name like 'white' or 'R,G,B' with each value 0-255$"):
         parsed(bg_color=text)
@@ -114,10 +116,19 @@ def test_tta_error():
         parsed(tta="rotate")
 
 
-def test_a_huge_bad_value_is_quoted_short():
-    with pytest.raises(OptionsError) as refused:
-        parsed(kind="x" * 1_000_000)
+def test_a_long_bad_value_is_quoted_short():
+    with pytest.raises(OptionsError, match="^kind must be one of") as refused:
+        parsed(kind="x" * MAX_OPTION_CHARS)
     assert len(str(refused.value)) < QUOTED_CHARS + 200
+
+
+@pytest.mark.parametrize("option", ["kind", "format", "bg_color", "foreground", "refine", "model", "tta"])
+def test_every_value_is_length_checked_before_it_is_parsed(option):
+    """Even blanks, which would otherwise mean the default; the message never repeats the value."""
+    message = rf"^{option} is 1,000,000 characters long; option values are at most {MAX_OPTION_CHARS}$"
+    with pytest.raises(OptionsError, match=message):
+        parsed(**{option: " " * 1_000_000})
+    assert parsed(bg_color="lightgoldenrodyellow").bg_color == (250, 250, 210), "the longest colour name passes"
 
 
 def test_the_strings_a_client_sends_parse_back_to_the_same_options():

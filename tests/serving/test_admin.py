@@ -14,9 +14,11 @@ import tritonclient.grpc as triton_grpc
 
 from client import MattingClient
 from cvunet.model import build_cvunet, save_checkpoint
+from cvunet.u2net import U2Net, save_pretrained
 from launch.processes import free_port
 from matting.options import OutputOptions
 from serving.admin import ModelImportError, import_network, restore_default
+from serving.admin_key import control_client
 from serving.repository import served_network
 from tests import support
 from tests.support import repository_snapshot, start_triton, tiny_cvunet_config
@@ -43,6 +45,15 @@ def test_import_refuses_invalid_files_and_leaves_the_repository_alone(triton, re
     assert control.is_model_ready("matting") and control.is_model_ready("u2netp")
 
 
+def test_import_sends_a_fine_tuned_u2net_to_make_export(repository_copy, tmp_path):
+    checkpoint = save_pretrained(U2Net("u2netp"), tmp_path / "mine.pt", source_sha256="ab" * 32, fine_tuned="1 steps on photos")
+    before = repository_snapshot(repository_copy)
+    unreachable = triton_grpc.InferenceServerClient(f"127.0.0.1:{free_port()}")
+    with pytest.raises(ModelImportError, match=re.escape("mine.pt holds a fine-tuned U²-Net: serve it with `make export")):
+        import_network(repository_copy, unreachable, "mine.pt", checkpoint.read_bytes())
+    assert repository_snapshot(repository_copy) == before
+
+
 def test_import_puts_the_repository_back_when_triton_cannot_load(repository_copy, tiny_checkpoint):
     before = repository_snapshot(repository_copy)
     unreachable = f"127.0.0.1:{free_port()}"
@@ -55,7 +66,7 @@ def test_import_puts_the_repository_back_when_triton_cannot_load(repository_copy
 def test_import_serves_a_cvunet_checkpoint_then_restores_the_default(repository_copy, tiny_checkpoint):
     server = start_triton(repository_copy, "import")
     try:
-        control = triton_grpc.InferenceServerClient(server.grpc_url)
+        control = control_client(server.grpc_url, server.admin_key_file)
         image = support.encode(support.photo((200, 150)), "JPEG")
 
         served = import_network(repository_copy, control, "tiny.pt", tiny_checkpoint)

@@ -6,21 +6,25 @@ import hashlib
 import io
 import subprocess
 import sys
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as tritonclient_grpc
+import tritonclient.http as tritonclient_http
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from client import MattingClient, MattingError
+from client import MattingClient, MattingError, RequestError
+from client.matting_client import classify
 from matting.contract import DEFAULT_NETWORK
 from matting.options import OptionsError, OutputOptions
 from matting.networks import network_spec, normalised_output, prepare_input
 from matting.paths import MODEL_REPOSITORY, PROJECT_ROOT, REMBG_FIXTURES
 from matting.refine import full_resolution_matte
+from serving.triton_metrics import parse_metrics
 from cvunet.synthetic import HELD_OUT_SEEDS, synthetic_sample
 from tests import support
 
@@ -89,6 +93,89 @@ def test_bad_inputs_get_clear_errors_and_the_server_keeps_serving(client, data, 
     assert refused.value.bad_input, "a bad image is the caller's error (INVALID_ARGUMENT / HTTP 400)"
     assert client.is_ready()
     assert client.remove_background(support.encode(support.photo((64, 48)), "PNG")).alpha.shape == (48, 64)
+
+
+#: What a decoder library says, which must never reach a user.
+LIBRARY_WORDS = ("MAX_TEXT", "Truncated File Read", "PngImagePlugin", "Traceback", "ZeroDivisionError")
+
+#: Requests the server must refuse with INVALID_ARGUMENT before the network runs:
+#: (image, options, background picture, words of the error).
+REFUSED_BEFORE_THE_NETWORK = {
+    "65500x1-as-webp": (support.strip_jpeg, OutputOptions(format="webp"), None,
+                        "65500×1 is too large for WebP, which holds at most 16383"),
+    "ppm": (support.ppm, OutputOptions(), None, "not a supported image: send JPEG, PNG, WebP, BMP, TIFF or GIF"),
+    "png-oversized-text": (support.png_with_oversized_text, OutputOptions(), None, "unreadable image header"),
+    "png-cut-in-text": (support.png_cut_in_a_text_chunk, OutputOptions(), None, "unreadable image header"),
+    "bg-image-without-composite": (support.one_pixel_png, OutputOptions(), support.one_pixel_png(),
+                                   "a background image needs kind=composite"),
+    "bg-image-ppm": (support.one_pixel_png, OutputOptions(kind="composite"), support.ppm(),
+                     "background image: not a supported image"),
+}
+
+
+def network_runs(triton) -> float:
+    """How many images the default network has run, as Triton's metrics say."""
+    with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
+        return parse_metrics(response.read().decode())[DEFAULT_NETWORK]["nv_inference_count"]
+
+
+@pytest.mark.parametrize(("make", "options", "background", "message"), REFUSED_BEFORE_THE_NETWORK.values(),
+                         ids=REFUSED_BEFORE_THE_NETWORK.keys())
+def test_requests_that_cannot_be_served_are_refused_before_the_network(client, triton, make, options, background, message):
+    before = network_runs(triton)
+    with pytest.raises(RequestError, match=message) as refused:
+        client.remove_background(make(), options, background)
+    assert not any(word in str(refused.value) for word in LIBRARY_WORDS), refused.value
+    assert network_runs(triton) == before, "refused after the network ran"
+    assert client.remove_background(support.one_pixel_png()).alpha.shape == (1, 1)
+    assert network_runs(triton) == before + 1, "the metrics must count a served image, or the check above proves nothing"
+
+
+def test_a_one_pixel_image_is_served_with_the_foreground_estimate(triton):
+    """pymatting's estimate divided by zero on it: an INTERNAL error, which the batch client retried."""
+    with MattingClient(triton.grpc_url) as matting:
+        for options in (OutputOptions(foreground="estimate"), OutputOptions(kind="composite", foreground="estimate", format="webp")):
+            result = matting.remove_background(support.one_pixel_png(), options)
+            assert decode(result.data).size == (1, 1) and result.alpha.shape == (1, 1), options
+
+
+def kserve_infer(triton, protocol: str, inputs: dict[str, bytes | str], model: str = "matting"):
+    """A raw KServe request, as any client could send it: bytes as UINT8 [1, n], strings as BYTES [1, 1]."""
+    triton_client = tritonclient_grpc if protocol == "grpc" else tritonclient_http
+    tensors = []
+    for name, value in inputs.items():
+        if isinstance(value, bytes):
+            tensor = triton_client.InferInput(name, [1, len(value)], "UINT8")
+            tensor.set_data_from_numpy(np.frombuffer(value, dtype=np.uint8)[np.newaxis])
+        else:
+            tensor = triton_client.InferInput(name, [1, 1], "BYTES")
+            tensor.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
+        tensors.append(tensor)
+    url = triton.grpc_url if protocol == "grpc" else triton.http_url.removeprefix("http://")
+    with triton_client.InferenceServerClient(url) as server:
+        return server.infer(model, tensors)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [({"kind": "rgba"}, "the request has no 'image' input"),
+     ({"image": b"photo", "kind": "x" * 1_000_000}, "kind is 1,000,000 bytes long; option values are at most 64"),
+     ({"image": b"photo", "bg_color": " " * 1_000_000}, "bg_color is 1,000,000 bytes long"),
+     ({"image": b"photo", "kind": "composite", "bg_color": "300,0,0"}, "bg_color '300,0,0' is not a colour"),
+     ({"image": b"photo", "kind": "composite", "bg_color": "rgb(300,0,0)"}, "bg_color 'rgb(300,0,0)' is not a colour"),
+     ({"image": b"photo", "kind": "sepia" * 12}, "kind must be one of")],
+    ids=["no-image", "1mb-kind", "1mb-blank-bg-color", "bg-color-300", "bg-color-rgb-300", "long-kind"],
+)
+def test_raw_kserve_requests_get_clear_invalid_argument_errors(triton, protocol, inputs, message):
+    inputs = {name: support.PHOTO.read_bytes() if value == b"photo" else value for name, value in inputs.items()}
+    before = network_runs(triton)
+    with pytest.raises(Exception) as refused:  # tritonclient's own exception, classified below
+        kserve_infer(triton, protocol, inputs)
+    error = classify(refused.value)
+    assert isinstance(error, RequestError) and message in str(error), f"{type(error).__name__}: {error}"
+    assert len(str(error)) < 200, "the error must not repeat the value"
+    assert network_runs(triton) == before, "refused after the network ran"
 
 
 def test_bad_option_is_a_request_error(client):

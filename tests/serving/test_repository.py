@@ -38,10 +38,16 @@ def test_default_repository_serves_both_networks_side_by_side():
 
 
 @pytest.mark.parametrize("name", [ENSEMBLE, flipped_ensemble(ENSEMBLE), network_ensemble("u2net"), network_ensemble("u2netp")])
-def test_optional_options_are_declared_optional(name):
+def test_every_request_input_is_optional_and_reaches_preprocess_first(name):
+    """Even the photo is declared optional, so a request without it reaches preprocess, which refuses it
+    clearly (Triton's own check ends in "unexpected deadlock"); preprocess sees every input, so a bad
+    option is refused before the network runs."""
     ensemble = read_config(MODEL_REPOSITORY / name / "config.pbtxt")
-    assert {tensor.name for tensor in ensemble.input if tensor.optional} == {"bg_image", "kind", "format", "bg_color", "foreground", "refine"}
-    assert [tensor.name for tensor in ensemble.input if not tensor.optional] == ["image"]
+    names = {"image", "bg_image", "kind", "format", "bg_color", "foreground", "refine"}
+    assert {tensor.name for tensor in ensemble.input if tensor.optional} == names
+    assert len(ensemble.input) == len(names)
+    first = ensemble.ensemble_scheduling.step[0]
+    assert first.model_name == "preprocess" and set(first.input_map) == names
 
 
 def test_rebuilding_removes_what_is_no_longer_served(tmp_path):

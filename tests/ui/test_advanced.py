@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import onnx
+
+from matting import contract
+from serving.admin_key import KEY_FILE_ENV
 from serving.weights import PINNED
 from tests.support import repository_snapshot
 
@@ -28,6 +32,17 @@ def test_advanced_tab_shows_server_models_weights_and_environment(app_test):
     metrics = tab.dataframe[2].value.set_index("Model")
     assert "matting" in metrics.index
     assert len(tab.get("vega_lite_chart")) == 1
+
+
+def test_without_the_admin_key_the_tab_shows_no_models_but_a_refusal(app_test, monkeypatch, tmp_path):
+    """The model table comes from Triton's repository index, which only the key opens (the test above has it)."""
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "no-such.key"))
+    app_test.run()
+    tab = app_test.tabs[ADVANCED_TAB]
+    assert not app_test.exception
+    assert "Triton 2.51.0 is live and ready." in [success.value for success in tab.success]
+    assert any("This protocol is restricted" in warning.value for warning in tab.warning), [w.value for w in tab.warning]
+    assert "Model" not in tab.dataframe[0].value.columns
 
 
 def test_advanced_tab_in_chinese(app_test):
@@ -58,3 +73,15 @@ def test_import_refusal_in_the_tab(app_test, repository_copy, monkeypatch):
     errors = [error.value for error in app_test.tabs[ADVANCED_TAB].error]
     assert any(error.startswith("Not imported: broken.onnx is not a valid ONNX model") for error in errors), errors
     assert repository_snapshot(repository_copy) == before
+
+
+def test_a_fine_tuned_export_is_named_as_such(app_test, repository_copy, monkeypatch):
+    served = repository_copy / "u2net" / "1" / "model.onnx"
+    model = onnx.load(str(served))
+    model.metadata_props.add(key=contract.FINE_TUNED, value="500 steps on photos")
+    onnx.save(model, str(served))
+    monkeypatch.setenv("CVUNET_REPOSITORY", str(repository_copy))
+    app_test.run()
+    assert not app_test.exception
+    infos = [info.value for info in app_test.tabs[ADVANCED_TAB].info]
+    assert "The served file is our export of u2net fine-tuned from the pinned weights (500 steps on photos)." in infos

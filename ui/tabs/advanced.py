@@ -29,6 +29,7 @@ from serving.admin import (
     served_source,
     server_reason,
 )
+from serving.admin_key import control_client
 from serving.environment import accelerator_report
 from serving.repository import served_network
 from serving.triton_metrics import parse_metrics
@@ -59,6 +60,7 @@ STRINGS = {
         "pinned_source_missing": "The pinned {network} source `{path}` is missing: use “Download / verify” below.",
         "served_from_pin": "The served file is our export of {network}, ported from the pinned file.",
         "served_not_from_pin": "The served file is not our export of the pinned {network}: restore the default below.",
+        "served_fine_tuned": "The served file is our export of {network} fine-tuned from the pinned weights ({how}).",
         "models_heading": "Models",
         "fetch_default": "Download / verify the default model (U²-Net)",
         "fetching": "Fetching and verifying the pinned U²-Net weights…",
@@ -123,6 +125,7 @@ STRINGS = {
         "pinned_source_missing": "固定的 {network} 源文件 `{path}` 不存在：请使用下方的“下载 / 校验”。",
         "served_from_pin": "服务文件是本项目从固定的 {network} 权重移植并导出的模型。",
         "served_not_from_pin": "服务文件并非由固定的 {network} 权重导出：请在下方恢复默认模型。",
+        "served_fine_tuned": "服务文件是在固定的 {network} 权重基础上微调后导出的模型（{how}）。",
         "models_heading": "模型管理",
         "fetch_default": "下载 / 校验默认模型（U²-Net）",
         "fetching": "正在获取并校验固定版本的 U²-Net 权重…",
@@ -171,8 +174,8 @@ SERVER_TIMEOUT_S = 5
 
 
 @st.cache_resource
-def _control(url: str) -> triton_grpc.InferenceServerClient:
-    return triton_grpc.InferenceServerClient(url)
+def _control(url: str, admin_key_file: str) -> triton_grpc.InferenceServerClient:
+    return control_client(url, Path(admin_key_file))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -187,7 +190,7 @@ def _cached_sha256(path: Path) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _served_source(path: str, mtime_ns: int) -> str | None:
+def _served_source(path: str, mtime_ns: int) -> dict[str, str]:
     """Reading a 176 MB ONNX file on every rerun is too slow: the modification time keys the cache."""
     return served_source(Path(path))
 
@@ -201,7 +204,7 @@ def render(context) -> None:
     def say(key: str, **values) -> str:
         return context.text(STRINGS, key, **values)
 
-    control = _control(context.settings.triton_grpc_url)
+    control = _control(context.settings.triton_grpc_url, str(context.settings.admin_key_file))
     sections = (
         lambda: _server_section(context, control, say),
         lambda: _weights_section(context.settings, say),
@@ -283,7 +286,10 @@ def _weights_section(settings, say) -> None:
         st.warning(say("pinned_source_bad", network=network, path=pin.path, actual=source_sha256, sha256=pin.sha256))
         return
     st.success(say("pinned_source_ok", network=network, path=pin.path, sha256=pin.sha256))
-    if _served_source(str(served), served.stat().st_mtime_ns) == pin.sha256:
+    source = _served_source(str(served), served.stat().st_mtime_ns)
+    if source.get(contract.SOURCE_SHA256) == pin.sha256 and contract.FINE_TUNED in source:
+        st.info(say("served_fine_tuned", network=network, how=source[contract.FINE_TUNED]))
+    elif source.get(contract.SOURCE_SHA256) == pin.sha256:
         st.success(say("served_from_pin", network=network))
     else:
         st.warning(say("served_not_from_pin", network=network))
