@@ -55,6 +55,7 @@ test: setup browser
 bench: setup
 	$(PY) -m bench.serving_latency
 	$(PY) -m bench.batch_throughput
+	$(PY) -m bench.memory_soak
 
 quality: setup
 	$(PY) -m bench.quality

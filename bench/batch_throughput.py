@@ -111,7 +111,8 @@ def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -
     busiest = rows[-1]
     if busiest.memory_by_role:
         print(f"where the memory went ({busiest.label}; each process's peak): "
-              + ", ".join(f"{name} {count}× {mb:.0f} MB" for name, (count, mb) in busiest.memory_by_role.items()))
+              + ", ".join(f"{name} {mb:.0f} MB ({count} process{'es' if count > 1 else ''})"
+                          for name, (count, mb) in busiest.memory_by_role.items()))
 
 
 def main() -> None:

@@ -36,7 +36,11 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.is_set():
             total = 0
-            for member in [self.process, *self.process.children(recursive=True)]:
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+            except psutil.Error:  # a process ended while the tree was listed
+                tree = []
+            for member in tree:
                 try:
                     rss, key = member.memory_info().rss, (role(member), member.pid)
                 except psutil.Error:

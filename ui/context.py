@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from client import MattingClient, MattingError
+from client import MattingClient, MattingError, ServerError
 from matting.contract import IMAGE_SUFFIXES
 from matting.options import OutputOptions
 from ui import i18n
@@ -68,9 +68,11 @@ class UiContext:
         return i18n.text(i18n.COMMON, self.language, key, **values)
 
     def failure_message(self, exc: Exception) -> str:
-        """A sentence for the user: bad input, server down, or anything else (logged by Streamlit)."""
+        """A sentence for the user: bad input, a server fault, server down, or anything else (logged by Streamlit)."""
         if isinstance(exc, MattingError) and exc.bad_input:
             return self.common("bad_image", reason=str(exc))
+        if isinstance(exc, ServerError):
+            return self.common("server_fault")
         if isinstance(exc, MattingError):
             return self.common("server_down", url=self.settings.triton_grpc_url)
         return self.common("unexpected", reason=f"{type(exc).__name__}: {exc}")
