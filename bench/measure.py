@@ -23,6 +23,21 @@ def role(process: psutil.Process) -> str:
     return model.group(1) if model and "triton_python_backend_stub" in command else process.name()
 
 
+def tree_rss(root: psutil.Process) -> dict[tuple[str, int], int]:
+    """(role, pid) → RSS in bytes of each process in ``root``'s tree; one that ends meanwhile is left out."""
+    try:
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:  # a process ended while the tree was listed
+        return {}
+    sizes = {}
+    for process in tree:
+        try:
+            sizes[(role(process), process.pid)] = process.memory_info().rss
+        except psutil.Error:
+            continue
+    return sizes
+
+
 class PeakRss:
     """Samples the resident memory of a process and all its children until stopped: the peak of their
     sum, and each process's own peak (:attr:`by_role` adds those up per role)."""
@@ -35,19 +50,10 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            total = 0
-            try:
-                tree = [self.process, *self.process.children(recursive=True)]
-            except psutil.Error:  # a process ended while the tree was listed
-                tree = []
-            for member in tree:
-                try:
-                    rss, key = member.memory_info().rss, (role(member), member.pid)
-                except psutil.Error:
-                    continue
-                total += rss
+            sizes = tree_rss(self.process)
+            for key, rss in sizes.items():
                 self.process_peaks[key] = max(self.process_peaks.get(key, 0), rss)
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, sum(sizes.values()))
             self._stop.wait(self.interval_s)
 
     @property

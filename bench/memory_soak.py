@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from bench.measure import role
+from bench.measure import tree_rss
 from client import MattingClient
 from launch.options import Ports
 from launch.triton import EmbeddedTriton
@@ -30,15 +30,8 @@ QUARTERS = 4
 
 def tree_rss_by_role(root: psutil.Process) -> dict[str, int]:
     by_role: dict[str, int] = {}
-    try:
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:  # a process ended while the tree was listed
-        return by_role
-    for process in tree:
-        try:
-            by_role[role(process)] = by_role.get(role(process), 0) + process.memory_info().rss
-        except psutil.Error:
-            continue
+    for (name, _), rss in tree_rss(root).items():
+        by_role[name] = by_role.get(name, 0) + rss
     return by_role
 
 

@@ -31,6 +31,16 @@ UNAVAILABLE_STATUSES = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"
 MAX_RECONNECT_BACKOFF_MS = 2000
 
 
+def grpc_channel_args() -> list[tuple[str, int]]:
+    """The channel of every gRPC client of Triton here: tritonclient's message size limits (its keepalive
+    defaults are gRPC's own), reconnecting sooner (MAX_RECONNECT_BACKOFF_MS)."""
+    from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE
+
+    return [("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]
+
+
 class MattingError(RuntimeError):
     """The request failed; ``str()`` says why (the server's explanation when it gave one).
 
@@ -90,10 +100,8 @@ class MattingClient:
         self._triton = triton
         if protocol == "http":
             options = {"network_timeout": timeout, "connection_timeout": timeout}
-        else:  # tritonclient's message size limits (its keepalive defaults are gRPC's own), reconnecting sooner
-            options = {"channel_args": [("grpc.max_send_message_length", triton.MAX_GRPC_MESSAGE_SIZE),
-                                        ("grpc.max_receive_message_length", triton.MAX_GRPC_MESSAGE_SIZE),
-                                        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]}
+        else:
+            options = {"channel_args": grpc_channel_args()}
         self._client = triton.InferenceServerClient(self.url, **options)
 
     def is_ready(self) -> bool:

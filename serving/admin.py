@@ -22,7 +22,7 @@ from tritonclient.utils import InferenceServerException
 
 from matting import contract
 from serving.repository import build_repository, read_config, repository_settings, served_network
-from serving.repository.onnx_files import exported_from, onnx_input_size
+from serving.repository.onnx_files import onnx_input_size
 
 #: The largest network file an upload may be: a full CV-UNet checkpoint is ~190 MB.
 MODEL_IMPORT_MAX_MB = 1024
@@ -140,8 +140,3 @@ def restore_default(repository: Path, control: triton_grpc.InferenceServerClient
     needed); return the default's served file."""
     return str(install_network(repository, control, contract.DEFAULT_NETWORK))
 
-
-def served_source(served: Path) -> dict[str, str]:
-    """Where a served export came from (its ONNX metadata): the sha256 of the published file it was
-    ported from (matting.contract.SOURCE_SHA256) and, if cvunet.train fine-tuned it since, how (FINE_TUNED)."""
-    return exported_from(served)

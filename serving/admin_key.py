@@ -15,8 +15,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE, InferenceServerClient, InferenceServerClientPlugin
+from tritonclient.grpc import InferenceServerClient, InferenceServerClientPlugin
 
+from client.matting_client import grpc_channel_args
 from matting import contract
 from matting.files import atomic_write_bytes
 from matting.paths import STATE_DIR
@@ -81,8 +82,6 @@ def control_client(url: str, key_file: Path) -> InferenceServerClient:
     """A gRPC client of the Triton at ``url`` whose requests carry its administration key. Like
     client.MattingClient it retries a lost connection every 2 s at most (gRPC's default waits up to 2 minutes),
     so a restarted server can be administered as soon as it is back."""
-    client = InferenceServerClient(url, channel_args=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
-                                                      ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
-                                                      ("grpc.max_reconnect_backoff_ms", 2000)])
+    client = InferenceServerClient(url, channel_args=grpc_channel_args())
     client.register_plugin(AdminKey(key_file))
     return client

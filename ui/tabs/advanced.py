@@ -26,12 +26,12 @@ from serving.admin import (
     ModelImportError,
     import_network,
     restore_default,
-    served_source,
     server_reason,
 )
 from serving.admin_key import control_client
 from serving.environment import accelerator_report
 from serving.repository import served_network
+from serving.repository.onnx_files import exported_from
 from serving.triton_metrics import parse_metrics
 from serving.weights import PINNED, WeightsError, fetch_weights, sha256_of
 from ui.context import clear_served_model
@@ -192,7 +192,7 @@ def _cached_sha256(path: Path) -> str:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _served_source(path: str, mtime_ns: int) -> dict[str, str]:
     """Reading a 176 MB ONNX file on every rerun is too slow: the modification time keys the cache."""
-    return served_source(Path(path))
+    return exported_from(Path(path))
 
 
 @st.cache_data(show_spinner=False)
