@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import streamlit as st
 
 from client import MattingClient, MattingError, ServerError
+from matting.codec import DEFAULT_MAX_PIXELS, ImageError
 from matting.contract import IMAGE_SUFFIXES
-from matting.options import OutputOptions
+from matting.options import OptionsError, OutputOptions
 from ui import i18n
+from ui.reasons import reason_key
 from ui.history import HistoryStore
 from ui.settings import UiSettings
 
@@ -67,15 +69,19 @@ class UiContext:
     def common(self, key: str, **values) -> str:
         return i18n.text(i18n.COMMON, self.language, key, **values)
 
+    def reason(self, message: str) -> str:
+        """The plain sentence for a refusal the server (or the library) explained as ``message``."""
+        return self.common(reason_key(message), megapixels=f"{DEFAULT_MAX_PIXELS / 1e6:.0f}")
+
     def failure_message(self, exc: Exception) -> str:
         """A sentence for the user: bad input, a server fault, server down, or anything else (logged by Streamlit)."""
-        if isinstance(exc, MattingError) and exc.bad_input:
-            return self.common("bad_image", reason=str(exc))
+        if isinstance(exc, MattingError) and exc.bad_input or isinstance(exc, (ImageError, OptionsError)):
+            return self.common("bad_image", reason=self.reason(str(exc)))
         if isinstance(exc, ServerError):
             return self.common("server_fault")
         if isinstance(exc, MattingError):
-            return self.common("server_down", url=self.settings.triton_grpc_url)
-        return self.common("unexpected", reason=f"{type(exc).__name__}: {exc}")
+            return self.common("server_down")
+        return self.common("unexpected")
 
     def show_failure(self, exc: Exception) -> None:
         st.error(self.failure_message(exc))

@@ -1,56 +1,108 @@
-"""Chinese (the original product's language) and English, chosen in the sidebar.
+"""Chinese (the default: most of our users are Chinese-speaking shop owners) and English.
 
-Each tab keeps its own strings as ``{"en": {...}, "zh": {...}}`` and looks them up with
-:func:`text`; a missing Chinese string falls back to English rather than showing a key.
+Each tab keeps its own strings as ``{"en": {...}, "zh": {...}}`` and looks them up with :func:`text`;
+a missing Chinese string falls back to English rather than showing a key (tests check none is missing).
+The language lives in the URL (``?lang=en``), so a reload or a shared link keeps it.
 """
 
 from __future__ import annotations
 
 LANGUAGES = {"zh": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh"
+#: The URL query parameter holding the language.
+QUERY_PARAMETER = "lang"
+#: The page's ``<html lang>`` for each language (screen readers, fonts, browser translation offers).
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
 
 COMMON = {
     "en": {
-        "title": "CV-UNet Universal Matting",
+        "title": "Background removal",
+        "subtitle": "Cut-outs, white product shots and ID photos, on your own server",
         "language": "Language",
         "tab_single": "Single image",
         "tab_batch": "Batch",
         "tab_history": "History",
         "tab_advanced": "Advanced",
-        "server_down": "The inference server at {url} is not answering: it is restarting, or not started (`make run` starts it). Try again in a moment.",
+        "server_down": "The matting service is not answering: it is restarting or not started (`make run` starts it). Try again in a moment.",
         "server_restarting": "The matting service is restarting. This page works again by itself once it is back; try again in a moment.",
         "bad_image": "This file cannot be processed: {reason}",
         "server_fault": "The server failed on this photo (a fault on our side, written to its log). Try again, or try another photo.",
-        "unexpected": "Something went wrong: {reason}",
-        "server_status_ok": "Triton ready at {url}",
-        "server_status_down": "Triton not reachable at {url}",
+        "unexpected": "Something went wrong on this page (written to its log). Reload the page and try again.",
+        "server_status_ok": "Service ready",
+        "server_status_down": "Service not reachable",
         "model": "Model",
-        "model_u2net": "Quality (U²-Net)",
+        "model_u2net": "Fine (U²-Net)",
         "model_u2netp": "Fast (U²-Netp)",
         "model_recent": "{label}: {seconds:.1f} s per photo lately",
-        "model_help": "U²-Net gives the better matte; U²-Netp is about twice as fast. Times are this server's recent jobs.",
+        "model_help": "Fine gives the cleaner edges; Fast takes about half the time. Times are this server's recent jobs.",
+        "reason_empty": "the file is empty (0 bytes). Choose the photo again.",
+        "reason_not_image": "this is not a picture we can read. Save it as JPG or PNG and try again.",
+        "reason_too_many_pixels": "the picture is too large (over {megapixels} megapixels). Reduce it and try again.",
+        "reason_damaged": "the file is damaged or was not copied completely. Open it on your computer, save it again, and retry.",
+        "reason_bad_size": "the picture has no pixels. Choose another file.",
+        "reason_webp_too_large": "the picture is too large for WebP (at most 16383 pixels a side). Choose PNG or JPG.",
+        "reason_background": "the background picture cannot be read. Choose another background.",
+        "reason_option": "one of the chosen options was not accepted. Reset the options and try again.",
+        "reason_other": "the server could not read it. Try another JPG or PNG photo.",
+        "too_large": "{name} is {size:.1f} MB; the limit is {limit} MB. Make the photo smaller and try again.",
+        "upload_drop_one": "Drop a photo here, paste one (Ctrl+V), or",
+        "upload_drop_many": "Drop photos or a ZIP here, or",
+        "upload_limit": "up to {limit} per file",
+        "upload_button": "choose files",
+        "upload_refused": "This file was not uploaded: it is over {limit} MB or not a JPG, PNG, WebP, BMP, TIFF or GIF picture.",
+        "running": "Working…",
+        "stop": "Stop",
+        "skip_to_content": "Skip to main content",
+        "pasted_name": "pasted",
     },
     "zh": {
-        "title": "CV-UNet 通用抠图",
+        "title": "智能抠图",
+        "subtitle": "透明背景、电商白底图、证件照，在您自己的服务器上完成",
         "language": "语言",
         "tab_single": "单图处理",
         "tab_batch": "批量处理",
         "tab_history": "历史记录",
         "tab_advanced": "高级设置",
-        "server_down": "推理服务器 {url} 暂无响应：正在重启，或尚未启动（`make run` 可启动）。请稍后再试。",
+        "server_down": "抠图服务暂无响应：正在重启或尚未启动（运行 `make run` 可启动）。请稍后再试。",
         "server_restarting": "抠图服务正在重启。恢复后本页面会自动可用，请稍后再试。",
         "bad_image": "无法处理该文件：{reason}",
         "server_fault": "服务器处理这张照片时出错（是我们这边的问题，已记入服务器日志）。请重试，或换一张照片。",
-        "unexpected": "处理出错：{reason}",
-        "server_status_ok": "Triton 已就绪：{url}",
-        "server_status_down": "无法连接 Triton：{url}",
+        "unexpected": "页面出了点问题（已记入日志）。请刷新页面后再试。",
+        "server_status_ok": "服务正常",
+        "server_status_down": "无法连接服务",
         "model": "模型",
         "model_u2net": "精细（U²-Net）",
         "model_u2netp": "快速（U²-Netp）",
         "model_recent": "{label}：最近每张约 {seconds:.1f} 秒",
-        "model_help": "U²-Net 抠图效果更好；U²-Netp 速度约快一倍。时间为本服务器最近任务的平均耗时。",
+        "model_help": "精细模式边缘更干净；快速模式耗时约为一半。时间为本服务器最近任务的平均耗时。",
+        "reason_empty": "文件是空的（0 字节）。请重新选择照片。",
+        "reason_not_image": "这不是可以识别的图片。请另存为 JPG 或 PNG 后再试。",
+        "reason_too_many_pixels": "图片太大（超过 {megapixels} 百万像素）。请缩小后再试。",
+        "reason_damaged": "文件已损坏或没有复制完整。请在电脑上打开并重新保存后再试。",
+        "reason_bad_size": "图片没有像素内容。请换一个文件。",
+        "reason_webp_too_large": "图片太大，WebP 格式放不下（每边最多 16383 像素）。请选择 PNG 或 JPG。",
+        "reason_background": "背景图片无法读取。请换一张背景图片。",
+        "reason_option": "所选的某个选项不被接受。请恢复默认选项后再试。",
+        "reason_other": "服务器无法读取它。请换一张 JPG 或 PNG 照片再试。",
+        "too_large": "{name} 大小为 {size:.1f} MB，超过上限 {limit} MB。请压缩照片后再试。",
+        "upload_drop_one": "把照片拖到这里，或直接粘贴（Ctrl+V），或",
+        "upload_drop_many": "把多张照片或 ZIP 压缩包拖到这里，或",
+        "upload_limit": "每个文件最大 {limit}",
+        "upload_button": "选择文件",
+        "upload_refused": "该文件未上传：超过 {limit} MB，或不是 JPG、PNG、WebP、BMP、TIFF、GIF 图片。",
+        "running": "处理中…",
+        "stop": "停止",
+        "skip_to_content": "跳到主要内容",
+        "pasted_name": "粘贴的图片",
     },
 }
+
+
+def language_from(value: str | list[str] | None) -> str:
+    """The language a URL asks for; anything unknown is the default."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def text(table: dict[str, dict[str, str]], language: str, key: str, **values) -> str:
