@@ -14,7 +14,7 @@ SERVED_NETWORK := model_repository/u2net/1/model.onnx
 NETWORK ?= u2net
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench quality batch browser compose-up compose-down clean
+.PHONY: setup run serve test export bench gpu-check quality batch browser compose-up compose-down clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -56,6 +56,10 @@ bench: setup
 	$(PY) -m bench.serving_latency
 	$(PY) -m bench.batch_throughput
 	$(PY) -m bench.memory_soak
+
+# The prepared GPU check (PyTorch + CUDA; no Triton needed): its table in under 5 minutes.
+gpu-check:
+	python3 -m bench.gpu_check --out gpu_check.json $(ARGS)
 
 quality: setup
 	$(PY) -m bench.quality

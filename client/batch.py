@@ -51,6 +51,38 @@ class BatchSettings:
     backoff_s: float = 0.5
     #: a server taken out after a failure is asked whether it is ready again at most this often
     cooldown_s: float = 5.0
+    #: Applied to each server result before it is written (the dashboard lays out its recipe there);
+    #: whatever it raises fails that file only.
+    finish: Callable[[bytes], bytes] | None = None
+    #: The outputs' suffix, e.g. "jpg" when ``finish`` makes JPEGs; None: the options' format.
+    suffix: str | None = None
+
+
+class FinishError(Exception):
+    """``BatchSettings.finish`` failed on one file; the message is that of what it raised."""
+
+
+def _finished(result: bytes, finish: Callable[[bytes], bytes] | None) -> bytes:
+    if finish is None:
+        return result
+    try:
+        return finish(result)
+    except Exception as exc:  # noqa: BLE001 - the caller's step may raise anything; it fails this file only
+        raise FinishError(str(exc)) from exc
+
+
+def process_file(matting: PooledClient, source: Path, relative: str, target: Path, settings: BatchSettings) -> FileOutcome:
+    """One image of a batch into ``target`` (``relative`` names it in the report); skipped when a valid
+    output is there already and ``settings.overwrite`` is off. Also how a dashboard retries one file."""
+    if not settings.overwrite and target.exists() and is_valid_image(target):
+        return FileOutcome(relative, str(target), "skipped")
+    started = time.perf_counter()
+    try:
+        result, server = matting.remove_background(source.read_bytes(), settings.options, settings.background)
+        atomic_write_bytes(target, _finished(result, settings.finish))
+    except (MattingError, OSError, FinishError) as exc:
+        return FileOutcome(relative, None, "failed", str(exc), (time.perf_counter() - started) * 1000)
+    return FileOutcome(relative, str(target), "ok", None, (time.perf_counter() - started) * 1000, server)
 
 
 def run_batch(
@@ -75,22 +107,13 @@ def run_batch(
         raise NotADirectoryError(f"input folder {input_dir} does not exist or is not a folder")
     files = find_files(input_dir, recursive, exclude=output_dir, confine=confine)
     sources = [path for path in files if is_image_name(path)]
-    targets = output_paths(sources, input_dir, output_dir, settings.options.format)
+    targets = output_paths(sources, input_dir, output_dir, settings.suffix or settings.options.format)
     report = BatchReport(str(input_dir), str(output_dir),
                          unsupported=[str(path.relative_to(input_dir)) for path in files if not is_image_name(path)])
     matting = PooledClient(server_urls(url, protocol), protocol, settings.retries, settings.backoff_s, settings.cooldown_s)
 
     def process(source: Path) -> FileOutcome:
-        relative, target = str(source.relative_to(input_dir)), targets[source]
-        if not settings.overwrite and target.exists() and is_valid_image(target):
-            return FileOutcome(relative, str(target), "skipped")
-        started = time.perf_counter()
-        try:
-            result, server = matting.remove_background(source.read_bytes(), settings.options, settings.background)
-            atomic_write_bytes(target, result)
-        except (MattingError, OSError) as exc:
-            return FileOutcome(relative, None, "failed", str(exc), (time.perf_counter() - started) * 1000)
-        return FileOutcome(relative, str(target), "ok", None, (time.perf_counter() - started) * 1000, server)
+        return process_file(matting, source, str(source.relative_to(input_dir)), targets[source], settings)
 
     started = time.perf_counter()
     with tqdm(total=len(sources), unit="img", disable=not progress, desc="matting") as bar, \

@@ -151,6 +151,8 @@ class EmbeddedTriton:
             "--http-address", self.host, "--http-port", str(self.ports.http),
             "--grpc-address", self.host, "--grpc-port", str(self.ports.grpc),
             "--metrics-address", self.host, "--metrics-port", str(self.ports.metrics),
+            # Latency percentiles (nv_inference_request_summary_us{quantile=…}) for the dashboard's operator page.
+            "--metrics-config", "summary_latencies=true",
             # explicit control with everything loaded: starts like "none" but allows reloading models later.
             "--model-control-mode", "explicit", "--load-model", "*",
             # Mattes and encoded images of up to 50 MP (tens of MB) pass between steps: grow shared memory in big steps.

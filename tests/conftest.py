@@ -37,7 +37,9 @@ def ui_env(triton, tmp_path, monkeypatch):
     monkeypatch.setenv("CVUNET_UI_ROOTS", os.pathsep.join([str(data), str(outputs)]))
     monkeypatch.setenv("CVUNET_OUTPUTS_DIR", str(outputs))
     monkeypatch.setenv("CVUNET_HISTORY_DB", str(tmp_path / "history.sqlite3"))
-    return SimpleNamespace(data=data, outputs=outputs, history_db=tmp_path / "history.sqlite3", triton=triton)
+    monkeypatch.setenv("CVUNET_RESULTS_DIR", str(tmp_path / "results"))
+    return SimpleNamespace(data=data, outputs=outputs, history_db=tmp_path / "history.sqlite3",
+                           results=tmp_path / "results", triton=triton)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def main() -> None:
     with language_column:
         language = chosen_language()
     context = UiContext(settings, language)
-    page.dress(language, settings.max_upload_mb)
+    page.dress(language)
     ready = context.client.is_ready()
     with title_column:
         st.title(context.common("title"))

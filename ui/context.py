@@ -10,6 +10,7 @@ import streamlit as st
 from client import MattingClient, MattingError, ServerError
 from matting.codec import DEFAULT_MAX_PIXELS, ImageError
 from matting.contract import IMAGE_SUFFIXES
+from matting.layouts import LayoutError
 from matting.options import OptionsError, OutputOptions
 from ui import i18n
 from ui.reasons import reason_key
@@ -71,11 +72,12 @@ class UiContext:
 
     def reason(self, message: str) -> str:
         """The plain sentence for a refusal the server (or the library) explained as ``message``."""
-        return self.common(reason_key(message), megapixels=f"{DEFAULT_MAX_PIXELS / 1e6:.0f}")
+        return self.common(reason_key(message), megapixels=f"{DEFAULT_MAX_PIXELS / 1e6:.0f}",
+                           limit=self.settings.max_upload_mb)
 
     def failure_message(self, exc: Exception) -> str:
         """A sentence for the user: bad input, a server fault, server down, or anything else (logged by Streamlit)."""
-        if isinstance(exc, MattingError) and exc.bad_input or isinstance(exc, (ImageError, OptionsError)):
+        if isinstance(exc, MattingError) and exc.bad_input or isinstance(exc, (ImageError, OptionsError, LayoutError)):
             return self.common("bad_image", reason=self.reason(str(exc)))
         if isinstance(exc, ServerError):
             return self.common("server_fault")

@@ -15,7 +15,7 @@ from ui import i18n
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 #: The elements whose text page.js may rewrite: the uploaders, the status widget, the skip link.
-SCOPES = ("[data-testid='stFileUploaderDropzone']", "[data-testid='stStatusWidget']", "[data-testid='stSkipToContent']")
+SCOPES = ("[data-testid='stFileUploader']", "[data-testid='stStatusWidget']", "[data-testid='stSkipToContent']")
 
 _page_script = st.components.v2.component("cvunet_page", js=(ASSETS / "page.js").read_text(encoding="utf-8"))
 
@@ -31,18 +31,19 @@ def translation_rules(language: str) -> list[tuple[str, str]]:
         (r"^• (.*)$", " · $1"),
         (r"^(Upload|Browse files)$", say("upload_button")),
         (r"^Add files$", say("upload_button")),
+        (r"^add icon$", say("upload_more")),
         (r"^Running\.\.\.$", say("running")),
         (r"^Stop$", say("stop")),
         (r"^Skip to main content$", say("skip_to_content")),
     ]
 
 
-def dress(language: str, limit_mb: int) -> None:
+def dress(language: str) -> None:
     """Style the page and hand the page script this language's words (run once per script run)."""
     st.html(f"<style>{(ASSETS / 'page.css').read_text(encoding='utf-8')}</style>")
     _page_script(key="cvunet_page", height=0, data={
         "lang": i18n.HTML_LANG[language], "scopes": list(SCOPES), "rules": translation_rules(language),
-        "refused": i18n.text(i18n.COMMON, language, "upload_refused", limit=limit_mb),
+        "refused": i18n.text(i18n.COMMON, language, "upload_refused"),
         "pasted": i18n.text(i18n.COMMON, language, "pasted_name"),
     })
 

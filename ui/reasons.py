@@ -8,6 +8,10 @@ import re
 
 #: (pattern in the server's message, the i18n.COMMON key of the plain reason), first match wins.
 PATTERNS = (
+    (r"^inference server unavailable", "reason_unavailable"),
+    (r"^server fault", "reason_server_fault"),
+    (r"^file too large", "reason_file_too_large"),
+    (r"holds no subject", "reason_no_subject"),
     (r"^background image", "reason_background"),
     (r"^empty input", "reason_empty"),
     (r"^not a supported image", "reason_not_image"),
@@ -25,3 +29,15 @@ def reason_key(message: str) -> str:
         if re.search(pattern, message):
             return key
     return "reason_other"
+
+
+def engineer_text(exc: Exception) -> str:
+    """What a history row keeps of a failure: the explanation for engineers, marked by kind where the
+    message alone would not say it (a server outage or fault); :func:`reason_key` reads it back."""
+    from client import MattingError, ServerError  # noqa: PLC0415 - the client pulls in tritonclient
+
+    if isinstance(exc, ServerError):
+        return f"server fault: {exc}"
+    if isinstance(exc, MattingError) and not exc.bad_input and not str(exc).startswith("inference server unavailable"):
+        return f"inference server unavailable: {exc}"
+    return str(exc)

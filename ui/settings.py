@@ -20,6 +20,9 @@ class UiSettings:
     outputs_dir: Path
     history_db: Path
     history_limit: int
+    #: Single-image results, kept for re-download from the history whatever "save" says (newest ``results_limit``).
+    results_dir: Path
+    results_limit: int
     max_upload_mb: int
     repository: Path
     #: The key Triton's model administration needs (launch.triton writes it at each start).
@@ -36,6 +39,8 @@ class UiSettings:
             outputs_dir=Path(environ.get("CVUNET_OUTPUTS_DIR", PROJECT_ROOT / "outputs")).resolve(),
             history_db=Path(environ.get("CVUNET_HISTORY_DB", STATE_DIR / "ui" / "history.sqlite3")),
             history_limit=int(environ.get("CVUNET_HISTORY_LIMIT", 500)),
+            results_dir=Path(environ.get("CVUNET_RESULTS_DIR", STATE_DIR / "ui" / "results")),
+            results_limit=int(environ.get("CVUNET_RESULTS_LIMIT", 200)),
             max_upload_mb=int(environ.get("CVUNET_UI_MAX_UPLOAD_MB", 25)),
             repository=Path(environ.get("CVUNET_REPOSITORY", MODEL_REPOSITORY)),
             admin_key_file=Path(environ.get(KEY_FILE_ENV, DEFAULT_KEY_FILE)),

@@ -35,9 +35,10 @@ def sticky(widget: Callable[..., Any], name: str, language: str, default: Any, *
     key = widget_key(name, language)
     value = choice(name, default)
     options = kwargs.get("options", args[1] if len(args) > 1 else None)
-    if options is not None and value not in list(options):
+    offered = list(options) if options is not None else None
+    if offered is not None and value not in offered:
         value = default
-    if key not in st.session_state:
+    if key not in st.session_state or offered is not None and st.session_state[key] not in offered:
         st.session_state[key] = value
 
     def remember() -> None:

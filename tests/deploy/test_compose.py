@@ -71,7 +71,7 @@ def test_triton_locks_its_administration_with_the_key_from_the_secret(compose, t
     started = run_in_container(triton["command"], tmp_path, "k3y-from-the-secret")
     assert started.returncode == 0, started.stderr
     assert started.stdout.splitlines() == ["--model-repository=/models", "--model-control-mode=explicit", "--load-model=*",
-                                           *restriction_options("k3y-from-the-secret")], "the embedded server's options"
+                                           "--metrics-config=summary_latencies=true", *restriction_options("k3y-from-the-secret")], "the embedded server's options"
 
 
 @pytest.mark.parametrize("key", [None, ""])

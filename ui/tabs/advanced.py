@@ -1,16 +1,19 @@
-"""The 高级设置 / Advanced tab: what Triton serves and with which weights, the machine it runs on,
-importing a network (serving.admin does the work), and live metrics.
+"""The 高级设置 / Advanced tab, an operator page read top-down: is the service well (a status line), what
+it is doing (charts of the last minutes, refreshed by themselves), what the internal names mean, then
+what Triton serves and with which weights, importing or restoring a network, and the machine.
 
-Over ~350 lines only because a third of it is the tab's Chinese and English strings.
+The charts are rates and averages between successive readings of Triton's metrics, worked out in
+serving.metrics_rates; the readings live in this session (a bounded window). Over a third of the file is the
+tab's Chinese and English strings.
 """
 
 from __future__ import annotations
 
+import logging
 import platform
-import urllib.error
-import urllib.request
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime
@@ -22,27 +25,96 @@ from tritonclient.utils import InferenceServerException
 from matting import contract
 from serving.admin import (
     IMPORT_KINDS,
+    IMPORTED_NETWORK,
     MODEL_IMPORT_MAX_MB,
     ModelImportError,
     import_network,
+    repository_models,
     restore_default,
-    server_reason,
 )
-from serving.admin_key import control_client
+from serving.admin_key import KEY_FILE_ENV, control_client
 from serving.environment import accelerator_report
+from serving.metrics_rates import (
+    BUSY,
+    RESTARTING,
+    Interval,
+    ModelRates,
+    SampleWindow,
+    active_models,
+    is_pipeline,
+    service_status,
+    take_sample,
+)
 from serving.repository import served_network
 from serving.repository.onnx_files import exported_from
-from serving.triton_metrics import parse_metrics
 from serving.weights import PINNED, WeightsError, fetch_weights, sha256_of
 from ui.context import clear_served_model
 
+LOG = logging.getLogger(__name__)
+
 STRINGS = {
     "en": {
-        "server_heading": "Triton server",
+        "status_running": "Running normally: photos are processed as they arrive.",
+        "status_busy": "Busy: photos are queuing ({waiting} waiting now; up to {queue} average wait before a step lately). Results still come, only later.",
+        "status_restarting": "Restarting: the matting service is not answering (restarting or not started). This page updates by itself once it is back.",
+        "metrics_unavailable": "The charts cannot be updated: Triton's metrics address ({url}) does not answer. They resume by themselves once it does; if this lasts, check TRITON_METRICS_URL.",
+        "metrics_waiting": "The charts start after the next reading (one every {seconds} s).",
+        "no_traffic": "No photo was processed in the last {minutes} minutes: the charts start with the next one.",
+        "now_caption": "The last {seconds:.0f} seconds, per pipeline (whole jobs). Charts: the last {minutes} minutes, refreshed every {refresh} s.",
+        "col_pipeline": "Pipeline",
+        "col_requests_per_s": "Requests / s",
+        "col_failures_per_s": "Failures / s",
+        "col_latency_ms": "Average time (ms)",
+        "col_p50_ms": "p50 (ms)",
+        "col_p95_ms": "p95 (ms)",
+        "axis_time": "Time",
+        "axis_model": "Model",
+        "chart_requests": "Requests per second",
+        "chart_requests_help": "Photos finished per second by each pipeline.",
+        "chart_latency_quantiles": "Time per photo: median (p50) and 95th percentile (p95)",
+        "chart_latency_quantiles_help": "Triton's own percentiles over its recent requests: half the photos took less than p50, 95 in 100 less than p95.",
+        "chart_latency_average": "Time per photo: average",
+        "chart_latency_average_help": "The average time of the photos finished in each interval (percentiles need Triton's latency summaries, which this server does not report).",
+        "chart_queue": "Queue time per step",
+        "chart_queue_help": "How long a photo waited for a free worker before each step started, on average.",
+        "chart_steps": "Time per step",
+        "chart_steps_help": "How long each step worked on a photo, on average: where the time goes.",
+        "chart_failures": "Failures per second",
+        "chart_failures_help": "Requests that ended with an error (a photo that cannot be read, or a fault on the server).",
+        "no_failures": "No failed requests in the last {minutes} minutes.",
+        "axis_per_s": "per second",
+        "axis_ms": "ms",
+        "series_p50": "{label} p50",
+        "series_p95": "{label} p95",
+        "glossary": "What the names on this page mean",
+        "label": "{model} ({role})",
+        "about_line": "**{label}**: {line}",
+        "role_default": "default",
+        "role_flip": "{role}, mirrored",
+        "role_network": "{word} network",
+        "role_preprocess": "preparing",
+        "role_postprocess": "finishing",
+        "word_u2net": "Fine",
+        "word_u2netp": "Fast",
+        "word_cvunet": "imported",
+        "about_default": "the whole pipeline used when a request names no model; it runs {network} now.",
+        "about_pipeline": "the whole pipeline for {word}: preprocess → {network} → postprocess.",
+        "about_flip": "the same pipeline, run on the photo and on its mirror image with the mattes averaged: steadier edges, about twice the time.",
+        "about_preprocess": "decodes the photo and prepares the network input (a small square copy).",
+        "about_network": "the network itself: it decides, for each pixel, how much belongs to the subject.",
+        "about_postprocess": "scales the matte back to the photo's size, puts in the background and writes the PNG, JPG or WebP.",
+        "term_requests": "Requests per second: photos finished each second, worked out between two readings.",
+        "term_latency": "Time per photo: from arriving at Triton to the result leaving it (the upload and download are not included).",
+        "term_queue": "Queue time: how long a photo waited for a free worker before a step started. It grows when photos arrive faster than they are processed.",
+        "term_steps": "Time per step: how long a step worked on a photo, without the waiting.",
+        "term_failures": "Failures: requests that ended with an error.",
+        "server_heading": "Server and models",
         "server_ok": "Triton {version} is live and ready.",
         "server_not_ready": "Triton {version} is live but not ready: a model failed to load or is loading.",
-        "models_unavailable": "The model list could not be read: {reason}",
+        "no_admin_key": "The model list needs the server's administration key, and its file {path} cannot be read. Start everything with `make run`, or set {variable} to the key file of the running server.",
+        "models_unavailable": "The model list cannot be read from Triton right now (details in the dashboard's log). Reload the page in a moment.",
         "col_model": "Model",
+        "col_role": "Role",
         "col_state": "State",
         "col_ready": "Ready",
         "col_version": "Version",
@@ -50,6 +122,10 @@ STRINGS = {
         "col_max_batch": "Max batch size",
         "col_dynamic_batching": "Dynamic batching",
         "col_instances": "Instances",
+        "state_READY": "loaded",
+        "state_UNAVAILABLE": "not loaded",
+        "state_LOADING": "loading",
+        "state_UNLOADING": "unloading",
         "weights_heading": "Weights in use",
         "no_network": "{repository} serves no known network: restore the default below.",
         "weights_missing": "The served network file {path} is missing: restore the default below.",
@@ -65,16 +141,19 @@ STRINGS = {
         "fetch_default": "Download / verify the default model (U²-Net)",
         "fetching": "Fetching and verifying the pinned U²-Net weights…",
         "fetch_ok": "Verified: `{path}` (sha256 `{sha256}`)",
-        "fetch_failed": "The default weights could not be verified: {reason}",
+        "fetch_failed": "The default weights could not be downloaded or do not match the pinned checksum. Check the server's internet connection and free disk space, then try again (details in the dashboard's log).",
         "import_upload": "Import a CV-UNet checkpoint (.pt) or ONNX export (.onnx)",
         "import_button": "Import and serve",
         "importing": "Validating {name}, rebuilding the repository and reloading the models…",
         "import_ok": "{name} is served as cvunet ({path}).",
-        "import_refused": "Not imported: {reason}. The served network is unchanged.",
+        "import_refused": "Not imported: {name} could not be checked or loaded as a matting network (a CV-UNet checkpoint .pt or its ONNX export is needed). The served network is unchanged; the details are in the dashboard's log.",
+        "restore_heading": "Restore the defaults",
+        "restore_explained": "Serves U²-Net (Fine, the default) and U²-Netp (Fast) again, from the pinned and checked files; an imported network stops being served. The models reload, which takes up to a minute: photos sent meanwhile wait or fail.",
+        "restore_confirm": "I'm sure: replace the served networks with the defaults",
         "restore_button": "Restore the defaults (U²-Net and U²-Netp)",
         "restoring": "Rebuilding the default repository and reloading the models…",
         "restore_ok": "U²-Net (default) and U²-Netp are served again ({path}).",
-        "restore_failed": "The default could not be restored: {reason}",
+        "restore_failed": "The defaults could not be restored; the served network is unchanged. Check the server's internet connection (the pinned weights may need downloading) and try again (details in the dashboard's log).",
         "environment_heading": "Environment",
         "col_item": "Item",
         "col_value": "Value",
@@ -92,22 +171,69 @@ STRINGS = {
         "no_gpu": "no GPU visible",
         "unknown": "unknown (server not reachable)",
         "numpy_too_new": "NumPy {version} is installed: the Triton python backend needs NumPy < 2.",
-        "metrics_heading": "Live metrics",
-        "refresh": "Refresh",
-        "metrics_unavailable": "Metrics are not available from {url}: {reason}",
-        "metrics_empty": "No inference metrics yet: they appear after the first request.",
-        "col_requests": "Successful requests",
-        "col_inferences": "Inferences",
-        "col_queue_ms": "Avg queue (ms)",
-        "col_compute_ms": "Avg compute (ms)",
-        "chart_caption": "Successful requests per model (cumulative), one point per refresh.",
     },
     "zh": {
-        "server_heading": "Triton 服务器",
+        "status_running": "服务正常：照片到达后立即处理。",
+        "status_busy": "繁忙：照片正在排队（现在有 {waiting} 个在等待；最近在某一步前平均最多等待 {queue}）。结果仍会返回，只是慢一些。",
+        "status_restarting": "重启中：抠图服务暂时没有响应（正在重启或尚未启动）。恢复后本页会自动更新。",
+        "metrics_unavailable": "图表暂时无法更新：Triton 的指标地址（{url}）没有响应。恢复后会自动继续；如果一直如此，请检查 TRITON_METRICS_URL 设置。",
+        "metrics_waiting": "下一次读取后开始显示图表（每 {seconds} 秒读取一次）。",
+        "no_traffic": "最近 {minutes} 分钟没有处理照片：处理下一张后开始显示图表。",
+        "now_caption": "最近 {seconds:.0f} 秒，按流程（完整任务）统计。图表：最近 {minutes} 分钟，每 {refresh} 秒自动刷新。",
+        "col_pipeline": "流程",
+        "col_requests_per_s": "每秒请求数",
+        "col_failures_per_s": "每秒失败数",
+        "col_latency_ms": "平均耗时 (ms)",
+        "col_p50_ms": "p50 (ms)",
+        "col_p95_ms": "p95 (ms)",
+        "axis_time": "时间",
+        "axis_model": "模型",
+        "chart_requests": "每秒请求数",
+        "chart_requests_help": "每个流程每秒处理完成的照片数。",
+        "chart_latency_quantiles": "每张照片耗时：中位数（p50）和 95 百分位（p95）",
+        "chart_latency_quantiles_help": "Triton 对最近请求统计的百分位：一半照片耗时少于 p50，95% 少于 p95。",
+        "chart_latency_average": "每张照片耗时：平均值",
+        "chart_latency_average_help": "每个时间段内完成的照片的平均耗时（百分位需要 Triton 开启耗时统计摘要，本服务器未提供）。",
+        "chart_queue": "各步骤排队时间",
+        "chart_queue_help": "每个步骤开始前，照片等待空闲处理单元的平均时间。",
+        "chart_steps": "各步骤耗时",
+        "chart_steps_help": "每个步骤处理一张照片的平均时间：时间花在哪里。",
+        "chart_failures": "每秒失败数",
+        "chart_failures_help": "以错误结束的请求（照片无法读取，或服务器出错）。",
+        "no_failures": "最近 {minutes} 分钟没有失败的请求。",
+        "axis_per_s": "每秒",
+        "axis_ms": "ms",
+        "series_p50": "{label} p50",
+        "series_p95": "{label} p95",
+        "glossary": "本页名称说明",
+        "label": "{model}（{role}）",
+        "about_line": "**{label}**：{line}",
+        "role_default": "默认",
+        "role_flip": "{role}，镜像增强",
+        "role_network": "{word}网络",
+        "role_preprocess": "预处理",
+        "role_postprocess": "后处理",
+        "word_u2net": "精细",
+        "word_u2netp": "快速",
+        "word_cvunet": "导入的",
+        "about_default": "请求未指定模型时使用的完整流程，目前运行 {network}。",
+        "about_pipeline": "{word}模式的完整流程：preprocess → {network} → postprocess。",
+        "about_flip": "同一流程，再处理一次镜像照片并把两次结果平均：边缘更稳定，耗时约为两倍。",
+        "about_preprocess": "解码照片，并生成网络需要的输入（缩小的方形副本）。",
+        "about_network": "抠图网络本身：判断每个像素有多少属于主体。",
+        "about_postprocess": "把抠图结果放大回照片尺寸，合成背景，并写出 PNG、JPG 或 WebP。",
+        "term_requests": "每秒请求数：每秒处理完成的照片数，由相邻两次读取的差值算出。",
+        "term_latency": "每张照片耗时：从照片到达 Triton 到结果离开（不含上传和下载）。",
+        "term_queue": "排队时间：某一步开始前，照片等待空闲处理单元的时间。照片到达速度超过处理速度时会变长。",
+        "term_steps": "步骤耗时：某一步实际处理一张照片的时间，不含等待。",
+        "term_failures": "失败：以错误结束的请求。",
+        "server_heading": "服务器与模型",
         "server_ok": "Triton {version} 运行正常，已就绪。",
         "server_not_ready": "Triton {version} 在运行但未就绪：有模型加载失败或正在加载。",
-        "models_unavailable": "无法读取模型列表：{reason}",
+        "no_admin_key": "读取模型列表需要服务器的管理密钥，但无法读取密钥文件 {path}。请用 `make run` 启动全部服务，或把 {variable} 设为正在运行的服务器的密钥文件。",
+        "models_unavailable": "暂时无法从 Triton 读取模型列表（详情已记入控制台日志）。请稍后刷新页面。",
         "col_model": "模型",
+        "col_role": "作用",
         "col_state": "状态",
         "col_ready": "就绪",
         "col_version": "版本",
@@ -115,6 +241,10 @@ STRINGS = {
         "col_max_batch": "最大批大小",
         "col_dynamic_batching": "动态批处理",
         "col_instances": "实例数",
+        "state_READY": "已加载",
+        "state_UNAVAILABLE": "未加载",
+        "state_LOADING": "加载中",
+        "state_UNLOADING": "卸载中",
         "weights_heading": "当前权重",
         "no_network": "{repository} 未提供已知网络：请在下方恢复默认模型。",
         "weights_missing": "服务的网络文件 {path} 不存在：请在下方恢复默认模型。",
@@ -130,16 +260,19 @@ STRINGS = {
         "fetch_default": "下载 / 校验默认模型（U²-Net）",
         "fetching": "正在获取并校验固定版本的 U²-Net 权重…",
         "fetch_ok": "校验通过：`{path}`（sha256 `{sha256}`）",
-        "fetch_failed": "默认权重校验失败：{reason}",
+        "fetch_failed": "默认权重无法下载，或与固定的校验值不符。请检查服务器的网络连接和磁盘空间后重试（详情已记入控制台日志）。",
         "import_upload": "导入 CV-UNet 检查点（.pt）或 ONNX 导出文件（.onnx）",
         "import_button": "导入并启用",
         "importing": "正在校验 {name}、重建模型仓库并重新加载模型…",
         "import_ok": "{name} 已作为 cvunet 提供服务（{path}）。",
-        "import_refused": "未导入：{reason}。当前服务的网络保持不变。",
+        "import_refused": "未导入：{name} 无法作为抠图网络通过校验或加载（需要 CV-UNet 检查点 .pt 或其 ONNX 导出文件）。当前服务的网络保持不变；详情已记入控制台日志。",
+        "restore_heading": "恢复默认模型",
+        "restore_explained": "重新启用 U²-Net（精细，默认）和 U²-Netp（快速），使用固定且已校验的文件；导入的网络将停止服务。模型会重新加载，最多约一分钟：期间发送的照片会等待或失败。",
+        "restore_confirm": "我确定：用默认模型替换当前服务的网络",
         "restore_button": "恢复默认模型（U²-Net 和 U²-Netp）",
         "restoring": "正在重建默认模型仓库并重新加载模型…",
         "restore_ok": "已恢复默认的 U²-Net 和 U²-Netp（{path}）。",
-        "restore_failed": "无法恢复默认模型：{reason}",
+        "restore_failed": "无法恢复默认模型；当前服务的网络保持不变。请检查服务器的网络连接（可能需要下载固定版本的权重）后重试（详情已记入控制台日志）。",
         "environment_heading": "运行环境",
         "col_item": "项目",
         "col_value": "值",
@@ -157,20 +290,21 @@ STRINGS = {
         "no_gpu": "未检测到 GPU",
         "unknown": "未知（无法连接服务器）",
         "numpy_too_new": "已安装 NumPy {version}：Triton python 后端需要 NumPy < 2。",
-        "metrics_heading": "实时指标",
-        "refresh": "刷新",
-        "metrics_unavailable": "无法从 {url} 获取指标：{reason}",
-        "metrics_empty": "暂无推理指标：第一次请求后显示。",
-        "col_requests": "成功请求数",
-        "col_inferences": "推理次数",
-        "col_queue_ms": "平均排队 (ms)",
-        "col_compute_ms": "平均计算 (ms)",
-        "chart_caption": "各模型成功请求数（累计），每次刷新记录一个点。",
     },
 }
 
-METRICS_SAMPLES_KEPT = 120
 SERVER_TIMEOUT_S = 5
+#: The live part reads Triton's metrics this often, and the charts cover this many minutes.
+LIVE_REFRESH_S = 5
+WINDOW_MINUTES = 10
+#: Readings closer than this are not kept (a click reruns the page right after a timed reading).
+MIN_SAMPLE_SPACING_S = 2.0
+#: The table above the charts covers about this many seconds (a photo takes seconds on a CPU: one interval is too jumpy).
+RECENT_S = 60
+METRICS_TIMEOUT_S = 3
+SAMPLES_KEY = "advanced_metrics"
+CONFIRM_KEY = "advanced_restore_confirm"
+TERMS = ("term_requests", "term_latency", "term_queue", "term_steps", "term_failures")
 
 
 @st.cache_resource
@@ -200,37 +334,192 @@ def _accelerators() -> dict:
     return accelerator_report()
 
 
+class Names:
+    """Triton's model names in the user's words: 'matting_u2net (Fine)', and one line on what each does."""
+
+    def __init__(self, say, default_network: str | None):
+        self.say = say
+        self.default_network = default_network
+
+    def _word(self, network: str) -> str:
+        known = network in (*contract.PRETRAINED_NETWORKS, IMPORTED_NETWORK)
+        return self.say(f"word_{network}") if known else network
+
+    def role(self, model: str) -> str:
+        if model.endswith("_flip") and is_pipeline(model):
+            return self.say("role_flip", role=self.role(model.removesuffix("_flip")))
+        if model == contract.ENSEMBLE:
+            return self.say("role_default")
+        if is_pipeline(model):
+            return self._word(model.removeprefix(f"{contract.ENSEMBLE}_"))
+        if model in (contract.PREPROCESS, contract.POSTPROCESS):
+            return self.say(f"role_{model}")
+        return self.say("role_network", word=self._word(model))
+
+    def label(self, model: str) -> str:
+        return self.say("label", model=model, role=self.role(model))
+
+    def about(self, model: str) -> str:
+        if model.endswith("_flip") and is_pipeline(model):
+            line = self.say("about_flip")
+        elif model == contract.ENSEMBLE:
+            network = self.default_network or "—"
+            line = self.say("about_default", network=self.label(network))
+        elif is_pipeline(model):
+            network = model.removeprefix(f"{contract.ENSEMBLE}_")
+            line = self.say("about_pipeline", word=self._word(network), network=network)
+        elif model in (contract.PREPROCESS, contract.POSTPROCESS):
+            line = self.say(f"about_{model}")
+        else:
+            line = self.say("about_network")
+        return self.say("about_line", label=self.label(model), line=line)
+
+
 def render(context) -> None:
     def say(key: str, **values) -> str:
         return context.text(STRINGS, key, **values)
 
+    names = Names(say, served_network(context.settings.repository))
     control = _control(context.settings.triton_grpc_url, str(context.settings.admin_key_file))
+    _live_section(context, say, names)
     sections = (
-        lambda: _server_section(context, control, say),
+        lambda: _glossary(context.settings.repository, say, names),
+        lambda: _server_section(context, control, say, names),
         lambda: _weights_section(context.settings, say),
         lambda: _models_section(context, control, say),
         lambda: _environment_section(control, say),
-        lambda: _metrics_section(context.settings, say),
     )
     for section in sections:
         try:
             section()
         except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+            LOG.exception("Advanced tab section failed")
             context.show_failure(exc)
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def _live_section(context, say, names: Names) -> None:
+    """The status line, the last interval and the charts; only this part reruns by itself."""
+    try:
+        _live(context, say, names)
+    except Exception as exc:  # noqa: BLE001 - the page below must stay usable
+        LOG.exception("Advanced tab live section failed")
+        context.show_failure(exc)
+
+
+def _live(context, say, names: Names) -> None:
+    window = st.session_state.setdefault(SAMPLES_KEY, SampleWindow(WINDOW_MINUTES * 60, MIN_SAMPLE_SPACING_S))
+    ready = context.client.is_ready()
+    try:
+        window.add(take_sample(context.settings.triton_metrics_url, METRICS_TIMEOUT_S))
+        reading_failed = False
+    except OSError as exc:
+        LOG.warning("Triton metrics unreadable at %s: %s", context.settings.triton_metrics_url, exc)
+        reading_failed = True
+    status = service_status(ready, window)
+    if status.state == RESTARTING:
+        st.error(say("status_restarting"))
+    elif status.state == BUSY:
+        queue = "—" if status.queue_ms is None else f"{status.queue_ms:.0f} ms"
+        st.warning(say("status_busy", waiting=status.waiting, queue=queue))
+    else:
+        st.success(say("status_running"))
+    if reading_failed and ready:
+        st.warning(say("metrics_unavailable", url=context.settings.triton_metrics_url))
+    intervals = window.intervals()
+    if not intervals:
+        st.info(say("metrics_waiting", seconds=LIVE_REFRESH_S))
+        return
+    active = active_models(intervals)
+    pipelines = [model for model in active if is_pipeline(model)]
+    steps = [model for model in active if not is_pipeline(model)]
+    if not pipelines:
+        st.info(say("no_traffic", minutes=WINDOW_MINUTES))
+        return
+    quantiles = window.has_latency_quantiles()
+    _recent_table(window.recent(RECENT_S), pipelines, quantiles, say, names)
+    per_s, ms = say("axis_per_s"), say("axis_ms")
+    left, right = st.columns(2)
+    with left:
+        _chart("chart_requests", intervals, pipelines, [(lambda rates: rates.requests_per_s, None)], per_s, say, names)
+    with right:
+        if quantiles:
+            _chart("chart_latency_quantiles", intervals, pipelines, [(lambda rates: rates.latency_p50_ms, "series_p50"),
+                                                                     (lambda rates: rates.latency_p95_ms, "series_p95")],
+                   ms, say, names)
+        else:
+            _chart("chart_latency_average", intervals, pipelines, [(lambda rates: rates.latency_ms, None)], ms, say, names)
+    left, right = st.columns(2)
+    with left:
+        _chart("chart_queue", intervals, steps, [(lambda rates: rates.queue_ms, None)], ms, say, names)
+    with right:
+        _chart("chart_steps", intervals, steps, [(lambda rates: rates.compute_ms, None)], ms, say, names)
+    if any(rates.failures_per_s for found in intervals for model, rates in found.models.items() if model in pipelines):
+        _chart("chart_failures", intervals, pipelines, [(lambda rates: rates.failures_per_s, None)], per_s, say, names)
+    else:
+        st.caption(say("no_failures", minutes=WINDOW_MINUTES))
+
+
+def _recent_table(recent: Interval, pipelines: list[str], quantiles: bool, say, names: Names) -> None:
+    st.caption(say("now_caption", seconds=recent.seconds, minutes=WINDOW_MINUTES, refresh=LIVE_REFRESH_S))
+    rows = []
+    for model in pipelines:
+        rates = recent.models.get(model)
+        if rates is None:
+            continue
+        row = {say("col_pipeline"): names.label(model), say("col_requests_per_s"): rates.requests_per_s,
+               say("col_failures_per_s"): rates.failures_per_s, say("col_latency_ms"): rates.latency_ms}
+        if quantiles:
+            row |= {say("col_p50_ms"): rates.latency_p50_ms, say("col_p95_ms"): rates.latency_p95_ms}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    formats = {say(column): "{:.2f}" for column in ("col_requests_per_s", "col_failures_per_s")}
+    formats |= {say(column): "{:.0f}" for column in ("col_latency_ms", "col_p50_ms", "col_p95_ms")}
+    # An average over no request is shown as a dash (Streamlit would write "None").
+    st.dataframe(frame.style.format({column: form for column, form in formats.items() if column in frame}, na_rep="—"),
+                 hide_index=True)
+
+
+def _chart(title: str, intervals: list[Interval], models: list[str],
+           measures: list[tuple[Callable[[ModelRates], float | None], str | None]], unit: str, say, names: Names) -> None:
+    """A line per model and measure (named by ``say(series, label=…)`` when there are several) over the
+    interval ends, under the strings ``title`` and ``title_help``; an interval where a model has no value
+    (no request to average over) is left out of its line."""
+    time_column, model_column = say("axis_time"), say("axis_model")
+    rows = []
+    for found in intervals:
+        when = datetime.fromtimestamp(found.end)
+        for model in models:
+            rates = found.models.get(model)
+            for measure, series in measures:
+                number = measure(rates) if rates else None
+                if number is not None:
+                    label = names.label(model)
+                    rows.append({time_column: when, model_column: say(series, label=label) if series else label, unit: number})
+    st.markdown(f"**{say(title)}**", help=say(f"{title}_help"))
+    st.line_chart(pd.DataFrame(rows, columns=[time_column, model_column, unit]), x=time_column, y=unit,
+                  color=model_column, x_label=time_column, y_label=unit, height=240)
+
+
+def _glossary(repository: Path, say, names: Names) -> None:
+    with st.expander(say("glossary")):
+        models = repository_models(repository)
+        lines = [names.about(model) for model in sorted(models, key=lambda model: (not is_pipeline(model), model))]
+        st.markdown("\n".join(f"- {line}" for line in [*lines, *(say(term) for term in TERMS)]))
 
 
 def _server_version(control: triton_grpc.InferenceServerClient) -> str:
     return control.get_server_metadata(as_json=True, client_timeout=SERVER_TIMEOUT_S)["version"]
 
 
-def _server_section(context, control, say) -> None:
+def _server_section(context, control, say, names: Names) -> None:
     st.subheader(say("server_heading"))
     try:
         live = control.is_server_live(client_timeout=SERVER_TIMEOUT_S)
         ready = control.is_server_ready(client_timeout=SERVER_TIMEOUT_S)
         version = _server_version(control)
     except InferenceServerException:
-        st.error(context.common("server_down", url=context.settings.triton_grpc_url))
+        st.error(context.common("server_down"))
         return
     if live and ready:
         st.success(say("server_ok", version=version))
@@ -239,20 +528,26 @@ def _server_section(context, control, say) -> None:
     try:
         index = control.get_model_repository_index(as_json=True, client_timeout=SERVER_TIMEOUT_S).get("models", [])
     except InferenceServerException as exc:
-        st.warning(say("models_unavailable", reason=server_reason(exc)))
+        LOG.warning("Triton's model index is unreadable: %s", exc)
+        key_file = context.settings.admin_key_file
+        if key_file.is_file():
+            st.warning(say("models_unavailable"))
+        else:
+            st.warning(say("no_admin_key", path=key_file, variable=KEY_FILE_ENV))
         return
-    st.dataframe(pd.DataFrame([_model_row(control, model, say) for model in index]), hide_index=True)
+    st.dataframe(pd.DataFrame([_model_row(control, model, say, names) for model in index]), hide_index=True)
 
 
-def _model_row(control, model: dict, say) -> dict:
+def _model_row(control, model: dict, say, names: Names) -> dict:
     name = model["name"]
     ready = model.get("state") == "READY" and control.is_model_ready(name, client_timeout=SERVER_TIMEOUT_S)
     config = control.get_model_config(name, as_json=True, client_timeout=SERVER_TIMEOUT_S)["config"] if ready else {}
     instances = sum(group.get("count", 1) for group in config.get("instance_group", []))
-    state = model.get("state", "—")
+    state = model.get("state")
     return {
         say("col_model"): name,
-        say("col_state"): f"{state} ({model['reason']})" if model.get("reason") else state,
+        say("col_role"): names.role(name),
+        say("col_state"): say(f"state_{state}") if state in ("READY", "UNAVAILABLE", "LOADING", "UNLOADING") else "—",
         say("col_ready"): bool(ready),
         say("col_version"): model.get("version", "—"),
         say("col_backend"): config.get("backend") or config.get("platform") or "—",
@@ -306,30 +601,38 @@ def _models_section(context, control, say) -> None:
             try:
                 path = fetch_weights(contract.DEFAULT_NETWORK)
             except (WeightsError, OSError) as exc:
-                st.error(say("fetch_failed", reason=exc))
+                LOG.warning("Default weights not verified: %s", exc)
+                st.error(say("fetch_failed"))
             else:
                 st.success(say("fetch_ok", path=path, sha256=_cached_sha256(path)))
 
     uploaded = st.file_uploader(say("import_upload"), type=[suffix.lstrip(".") for suffix in IMPORT_KINDS],
                                 key="advanced_import_file", max_upload_size=MODEL_IMPORT_MAX_MB)
-    import_column, restore_column = st.columns(2)
-    if import_column.button(say("import_button"), type="primary", disabled=uploaded is None, key="advanced_import"):
+    if st.button(say("import_button"), type="primary", disabled=uploaded is None, key="advanced_import"):
         with st.spinner(say("importing", name=uploaded.name)):
             try:
                 served = import_network(context.settings.repository, control, uploaded.name, uploaded.getvalue())
             except ModelImportError as exc:
-                outcome = {"ok": False, "message": say("import_refused", reason=exc)}
+                LOG.warning("Import of %s refused: %s", uploaded.name, exc)
+                outcome = {"ok": False, "message": say("import_refused", name=uploaded.name)}
             else:
                 outcome = {"ok": True, "message": say("import_ok", name=uploaded.name, path=served)}
         _rerun_with(outcome)
-    if restore_column.button(say("restore_button"), key="advanced_restore"):
+
+    st.markdown(f"**{say('restore_heading')}**")
+    st.caption(say("restore_explained"))
+    confirmed = st.checkbox(say("restore_confirm"), key=CONFIRM_KEY)
+    # Streamlit discards a press of a disabled button on the server too, so this needs no second check.
+    if st.button(say("restore_button"), key="advanced_restore", disabled=not confirmed):
         with st.spinner(say("restoring")):
             try:
                 served = restore_default(context.settings.repository, control)
             except ModelImportError as exc:
-                outcome = {"ok": False, "message": say("restore_failed", reason=exc)}
+                LOG.warning("Restoring the defaults failed: %s", exc)
+                outcome = {"ok": False, "message": say("restore_failed")}
             else:
                 outcome = {"ok": True, "message": say("restore_ok", path=served)}
+        del st.session_state[CONFIRM_KEY]  # the next restore asks again
         _rerun_with(outcome)
 
 
@@ -361,39 +664,3 @@ def _environment_section(control, say) -> None:
     st.dataframe(pd.DataFrame({say("col_item"): list(rows), say("col_value"): list(rows.values())}), hide_index=True)
     if int(np.__version__.split(".")[0]) >= 2:
         st.warning(say("numpy_too_new", version=np.__version__))
-
-
-def _metrics_section(settings, say) -> None:
-    st.subheader(say("metrics_heading"))
-    # A click reruns the script, and every run takes a new sample.
-    st.button(say("refresh"), key="advanced_refresh_metrics")
-    try:
-        with urllib.request.urlopen(settings.triton_metrics_url, timeout=SERVER_TIMEOUT_S) as response:
-            metrics = parse_metrics(response.read().decode("utf-8", errors="replace"))
-    except (urllib.error.URLError, OSError) as exc:
-        st.warning(say("metrics_unavailable", url=settings.triton_metrics_url, reason=getattr(exc, "reason", exc)))
-        return
-    if not metrics:
-        st.info(say("metrics_empty"))
-        return
-    samples = st.session_state.setdefault("advanced_metrics_samples", [])
-    samples.append({"time": datetime.now(), "metrics": metrics})
-    del samples[:-METRICS_SAMPLES_KEPT]
-
-    def average_ms(values: dict, duration: str) -> float:
-        requests = values["nv_inference_request_success"]
-        return round(values[duration] / requests / 1000, 2) if requests else 0.0
-
-    st.dataframe(pd.DataFrame([{
-        say("col_model"): model,
-        say("col_requests"): int(values["nv_inference_request_success"]),
-        say("col_inferences"): int(values["nv_inference_count"]),
-        say("col_queue_ms"): average_ms(values, "nv_inference_queue_duration_us"),
-        say("col_compute_ms"): average_ms(values, "nv_inference_compute_infer_duration_us"),
-    } for model, values in sorted(metrics.items())]), hide_index=True)
-    series = pd.DataFrame(
-        [{model: values["nv_inference_request_success"] for model, values in sample["metrics"].items()} for sample in samples],
-        index=[sample["time"] for sample in samples],
-    )
-    st.line_chart(series)
-    st.caption(say("chart_caption"))

@@ -1,180 +1,132 @@
-"""The single-image tab: upload a photo, matte it on Triton, look at the cut-out, the matte and a
-before/after view, download them or save them under the outputs folder.
+"""The single-image tab: drop (or paste) a photo and the result appears, no button to press.
 
-The work is in :func:`process_upload` (no widgets), so it is testable on its own; every job, ok or
-failed, is recorded in the history. The last result lives in ``st.session_state`` because a download
-click or any other widget reruns the script.
+The server is asked once per photo (and model) for the cut-out; the chosen output — transparent,
+a colour, a picture, the white product shot, the ID photo — is made from it below the UI
+(matting.recipes), so changing it shows the new result at once. Every result is kept for
+re-download from the history. The work is in :func:`serve_cutout` and :func:`make_result` (no
+widgets), so it is testable on its own; the last cut-out and result live in ``st.session_state``
+because every click reruns the script.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 
 from client import MattingError
-from matting.codec import declared_size
-from matting.files import atomic_write_bytes, timestamped_output_dir, unique_path
-from matting.options import FORMATS, MEDIA_TYPES, REFINE_MODES, OptionsError, OutputOptions
-from matting.previews import matte_png, result_previews
+from matting.codec import ImageError, declared_size
+from matting.layouts import LayoutError
+from matting.options import OutputOptions
+from matting.previews import BACKDROPS, actual_pixels, matte_png, on_backdrop, result_previews
+from matting.recipes import Recipe
+from ui.compare import BACKDROP_CSS, before_after
 from ui.context import UPLOAD_TYPES, UiContext
 from ui.history import Job
-from ui.widgets import model_choice
+from ui.kept_results import KeptResults
+from ui.reasons import engineer_text
+from ui.state import sticky
+from ui.widgets import recipe_form
 
 LOG = logging.getLogger(__name__)
 
-#: The dashboard's words for the output → the OutputOptions kind each one asks for.
-OUTPUT_MODES = {"transparent": "rgba", "color": "composite", "image": "composite"}
-RESULT_KEY, FAILURE_KEY = "single_result", "single_failure"
+CUTOUT_KEY, RESULT_KEY, FAILURE_KEY = "single_cutout", "single_result", "single_failure"
 
 STRINGS = {
     "en": {
-        "upload": "Image",
-        "upload_help": "JPG, PNG, WebP, BMP, TIFF or GIF, up to {limit} MB. Drag and drop works.",
-        "output": "Output",
-        "mode_transparent": "Transparent",
-        "mode_color": "Background colour",
-        "mode_image": "Background image",
-        "format": "Format",
-        "bg_color": "Background colour",
-        "bg_image": "Background image (scaled to cover the photo)",
-        "save": "Save to output directory",
-        "refine": "Edge refinement",
-        "refine_help": "How the matte reaches full resolution; see README, Matte quality, for measurements.",
-        "refine_none": "Standard (as rembg)",
-        "refine_guided": "Guided filter",
-        "refine_closed-form": "Closed-form (slower)",
-        "flip": "Also matte the mirrored photo and average (better matte, twice the network time)",
-        "decontaminate": "Remove background colour from edges (slower)",
-        "decontaminate_help": "Estimates the subject's own colours in hair and soft edges, so the old background does not tint them.",
-        "start": "Start processing",
+        "upload": "Drop a photo here, paste one (Ctrl+V) or choose a file",
+        "waiting": "Your result appears here as soon as a photo is added.",
         "processing": "Removing the background…",
-        "choose_file": "Choose an image first.",
-        "too_large": "{name} is {size:.1f} MB; the limit is {limit} MB.",
-        "need_background": "choose a background image, or another output option",
-        "background_unreadable": "background image: {reason}",
-        "result_title": "Result: {name}",
-        "time": "Processing time",
-        "size": "Image size",
-        "saved_to": "Saved to {path}",
-        "panel_result": "Result (transparent areas shown as a checkerboard)",
-        "panel_alpha": "Alpha matte",
-        "panel_compare": "Original and result",
-        "original": "Original",
-        "result": "Result",
+        "facts": "**{name}** · {width} × {height} px · {seconds:.1f} s",
+        "backdrop": "Show transparent areas on",
+        "backdrop_checkerboard": "Checkerboard",
+        "backdrop_white": "White",
+        "backdrop_black": "Black",
+        "backdrop_colour": "Colour…",
+        "backdrop_pick": "Backdrop colour",
+        "checkerboard_note": "The checkerboard marks transparent areas; it is not part of the image.",
+        "before": "Original",
+        "after": "Result",
+        "handle": "Drag to compare the original and the result",
         "download_result": "Download result ({format})",
-        "download_alpha": "Download alpha (PNG)",
+        "download_alpha": "Download mask (PNG)",
+        "ending_transparent": "cutout",
+        "ending_color": "background",
+        "ending_image": "background",
+        "ending_product": "product",
+        "ending_id": "id-photo",
+        "ending_mask": "mask",
+        "zoom": "Check edges at 100 %",
+        "zoom_x": "Left ↔ right",
+        "zoom_y": "Top ↕ bottom",
     },
     "zh": {
-        "upload": "图片",
-        "upload_help": "支持 JPG、PNG、WebP、BMP、TIFF、GIF，最大 {limit} MB，可直接拖放。",
-        "output": "输出",
-        "mode_transparent": "透明背景",
-        "mode_color": "背景颜色",
-        "mode_image": "背景图片",
-        "format": "格式",
-        "bg_color": "背景颜色",
-        "bg_image": "背景图片（缩放以铺满原图）",
-        "save": "保存到输出目录",
-        "refine": "边缘细化",
-        "refine_help": "抠图遮罩放大到原图分辨率的方式；各方式的测量结果见 README 的 Matte quality 一节。",
-        "refine_none": "标准（与 rembg 相同）",
-        "refine_guided": "导向滤波",
-        "refine_closed-form": "闭式抠图（较慢）",
-        "flip": "同时处理镜像照片并取平均（抠图更准，网络耗时约翻倍）",
-        "decontaminate": "去除边缘背景色（较慢）",
-        "decontaminate_help": "估计头发和柔和边缘处主体自身的颜色，避免原背景颜色渗入。",
-        "start": "开始处理",
+        "upload": "把照片拖到这里、直接粘贴（Ctrl+V），或点击选择",
+        "waiting": "添加照片后，结果会立即显示在这里。",
         "processing": "正在抠图…",
-        "choose_file": "请先选择图片。",
-        "too_large": "{name} 大小为 {size:.1f} MB，超过上限 {limit} MB。",
-        "need_background": "请选择背景图片，或选择其他输出方式",
-        "background_unreadable": "背景图片：{reason}",
-        "result_title": "结果：{name}",
-        "time": "处理时间",
-        "size": "图片尺寸",
-        "saved_to": "已保存到 {path}",
-        "panel_result": "结果（透明区域以棋盘格显示）",
-        "panel_alpha": "Alpha 通道",
-        "panel_compare": "原图与结果对比",
-        "original": "原图",
-        "result": "结果",
+        "facts": "**{name}** · {width} × {height} 像素 · {seconds:.1f} 秒",
+        "backdrop": "透明区域显示为",
+        "backdrop_checkerboard": "棋盘格",
+        "backdrop_white": "白色",
+        "backdrop_black": "黑色",
+        "backdrop_colour": "自选颜色…",
+        "backdrop_pick": "背景颜色",
+        "checkerboard_note": "棋盘格表示透明区域，不会出现在下载的图片中。",
+        "before": "原图",
+        "after": "结果",
+        "handle": "拖动对比原图和结果",
         "download_result": "下载结果（{format}）",
-        "download_alpha": "下载 Alpha（PNG）",
+        "download_alpha": "下载蒙版（PNG）",
+        "ending_transparent": "抠图",
+        "ending_color": "换背景",
+        "ending_image": "换背景",
+        "ending_product": "白底主图",
+        "ending_id": "证件照",
+        "ending_mask": "蒙版",
+        "zoom": "100% 查看边缘细节",
+        "zoom_x": "左 ↔ 右",
+        "zoom_y": "上 ↕ 下",
     },
 }
 
 
-class UploadRefused(ValueError):
-    """The upload or its options cannot be processed; the message is for the user."""
+class UploadRefused(ImageError):
+    """The upload cannot be processed; the message is for engineers (ui.reasons words it for the user)."""
 
 
 @dataclass(frozen=True)
-class SingleRequest:
-    """The form: ``options`` for the server, plus what only the dashboard knows (its output mode, the
-    background picture, whether to save)."""
+class Cutout:
+    """What the server returned for one upload and one request (model, decontamination)."""
 
+    upload_id: str
+    source_name: str
     options: OutputOptions
-    mode: str = "transparent"  # one of OUTPUT_MODES
-    background: bytes | None = None
-    background_name: str | None = None
-    save: bool = False
-
-    @classmethod
-    def from_form(cls, mode: str = "transparent", format: str = "png", bg_color: str = "#ffffff",
-                  decontaminate: bool = False, refine: str = OutputOptions.refine, background: bytes | None = None,
-                  background_name: str | None = None, save: bool = False, model: str | None = None,
-                  flip: bool = False) -> SingleRequest:
-        options = OutputOptions.parse(kind=OUTPUT_MODES[mode], format=format, bg_color=bg_color,
-                                      foreground="estimate" if decontaminate else None, refine=refine, model=model,
-                                      tta="flip" if flip else None)
-        return cls(options, mode, background if mode == "image" else None, background_name if mode == "image" else None, save)
-
-    def for_history(self) -> dict:
-        options = {"output": self.mode, "format": self.options.format, "save": self.save}
-        if self.options.foreground == "estimate":
-            options["decontaminate"] = True
-        if self.options.tta != OutputOptions.tta:
-            options["tta"] = self.options.tta
-        if self.options.refine != OutputOptions.refine:
-            options["refine"] = self.options.refine
-        if self.mode == "color":
-            options["bg_color"] = self.options.bg_color_hex
-        if self.mode == "image":
-            options["background"] = self.background_name
-        return options
+    photo: bytes = field(repr=False)
+    served: bytes = field(repr=False)  # the RGBA cut-out as PNG
+    elapsed_ms: float
 
 
 @dataclass(frozen=True)
 class SingleResult:
-    source_name: str
-    size: tuple[int, int]
-    format: str
-    data: bytes  # the encoded result, as downloaded and saved
-    alpha_png: bytes  # the full-size matte
-    elapsed_ms: float  # the whole job: Triton, previews and saving
-    output_path: str | None
+    cutout: Cutout
+    recipe: Recipe
+    image: Image.Image = field(repr=False)  # full resolution, for the 100 % view
+    data: bytes = field(repr=False)  # the encoded result, as downloaded and kept
+    alpha_png: bytes = field(repr=False)
+    elapsed_ms: float  # the server's time plus making this result
+    kept: Path
     #: Downscaled PNGs for display (matting.previews.result_previews).
     previews: dict[str, bytes] = field(repr=False)
-
-    @property
-    def media_type(self) -> str:
-        return MEDIA_TYPES[self.format]
-
-    @property
-    def download_name(self) -> str:
-        return f"{Path(self.source_name).stem}-matted.{self.format}"
-
-
-def failure_text(context: UiContext, exc: Exception) -> str:
-    """The user's sentence for a failure: what is wrong with the file, or what the server said."""
-    if isinstance(exc, (UploadRefused, OptionsError)):
-        return context.common("bad_image", reason=str(exc))
-    return context.failure_message(exc)
+    #: Named after the source in the page's language: "商品图.jpg" → "商品图-白底主图.jpg", "商品图-蒙版.png".
+    download_name: str
+    alpha_name: str
 
 
 def _declared_size(data: bytes) -> str:
@@ -182,112 +134,134 @@ def _declared_size(data: bytes) -> str:
     return "{}×{}".format(*size) if size else "-"
 
 
-def _matte(context: UiContext, name: str, data: bytes, request: SingleRequest) -> SingleResult:
-    started = time.perf_counter()
-    limit_mb = context.settings.max_upload_mb
-    if len(data) > limit_mb * 1024 * 1024:
-        raise UploadRefused(context.text(STRINGS, "too_large", name=name, size=len(data) / 1024 / 1024, limit=limit_mb))
-    if request.mode == "image" and not request.background:
-        raise UploadRefused(context.text(STRINGS, "need_background"))
-    matted = context.client.remove_background(data, request.options, request.background)
-    output_path = None
-    if request.save:
-        target = unique_path(timestamped_output_dir(context.settings.outputs_dir) / f"result.{request.options.format}")
-        atomic_write_bytes(target, matted.data)
-        output_path = str(target)
-    height, width = matted.alpha.shape
-    return SingleResult(
-        source_name=name, size=(width, height), format=request.options.format, data=matted.data,
-        alpha_png=matte_png(matted.alpha), elapsed_ms=(time.perf_counter() - started) * 1000,
-        output_path=output_path, previews=result_previews(data, matted.data, matted.alpha),
-    )
+def _job(context: UiContext, cutout_options: OutputOptions, name: str, recipe: Recipe, **values) -> Job:
+    model, version = context.served_model(cutout_options)
+    return Job(kind="single", sources=[name], options=recipe.for_history(), model=model, model_version=version, **values)
 
 
-def process_upload(context: UiContext, name: str, data: bytes, request: SingleRequest) -> SingleResult:
-    """Matte one uploaded file and record the job in the history, ok or failed; failures are re-raised."""
+def serve_cutout(context: UiContext, upload_id: str, name: str, data: bytes, recipe: Recipe) -> Cutout:
+    """Ask the server for the photo's cut-out; a refusal or failure is recorded in the history and re-raised."""
     started = time.perf_counter()
-    model, version = context.served_model(request.options)
-    job = partial(Job, kind="single", sources=[name], options=request.for_history(), model=model, model_version=version)
+    options = recipe.request_options()
     try:
-        result = _matte(context, name, data, request)
+        limit_mb = context.settings.max_upload_mb
+        if len(data) > limit_mb * 1024 * 1024:
+            raise UploadRefused(f"file too large: {len(data) / 1024 / 1024:.1f} MB, the limit is {limit_mb} MB")
+        served = context.client.remove_background(data, options)
     except Exception as exc:
-        context.history.add(job(image_size=_declared_size(data), duration_ms=(time.perf_counter() - started) * 1000,
-                                status="failed", error=str(exc)))
+        context.history.add(_job(context, options, name, recipe, image_size=_declared_size(data), status="failed",
+                                 duration_ms=(time.perf_counter() - started) * 1000, error=engineer_text(exc)))
         raise
-    context.history.add(job(image_size="{}×{}".format(*result.size), duration_ms=result.elapsed_ms, status="ok",
-                            output_path=result.output_path, thumbnail=result.previews["thumbnail"]))
+    return Cutout(upload_id, name, options, data, served.data, (time.perf_counter() - started) * 1000)
+
+
+def make_result(context: UiContext, cutout: Cutout, recipe: Recipe) -> SingleResult:
+    """The recipe's result from the cut-out, kept for re-download and recorded in the history."""
+    started = time.perf_counter()
+    with Image.open(io.BytesIO(cutout.served)) as served:
+        image = recipe.make(served.convert("RGBA"))
+        alpha = np.asarray(served.getchannel("A"))
+    data = recipe.encode(image)
+    alpha_png = matte_png(alpha)
+    previews = result_previews(cutout.photo, data, alpha)
+    elapsed_ms = cutout.elapsed_ms + (time.perf_counter() - started) * 1000
+    stem = Path(cutout.source_name).stem.lstrip(".") or "photo"  # kept files are never hidden files
+    download_name = f"{stem}-{context.text(STRINGS, f'ending_{recipe.mode}')}.{recipe.suffix}"
+    alpha_name = f"{stem}-{context.text(STRINGS, 'ending_mask')}.png"
+    kept = KeptResults(context.settings.results_dir, context.settings.results_limit).keep(
+        {download_name: data, alpha_name: alpha_png})
+    context.history.add(_job(context, cutout.options, cutout.source_name, recipe, image_size="{}×{}".format(*image.size),
+                             duration_ms=elapsed_ms, status="ok", output_path=str(kept),
+                             thumbnail=previews["thumbnail"]))
+    return SingleResult(cutout, recipe, image, data, alpha_png, elapsed_ms, kept, previews, download_name, alpha_name)
+
+
+def _current(context: UiContext, upload, recipe: Recipe) -> SingleResult | None:
+    """The result for this upload and recipe: kept from an earlier run, or made now (asking the server only
+    when the photo or the request changed). A failure is kept with its upload, so it shows until the
+    photo changes, and never next to another photo's result."""
+    upload_id = upload.file_id
+    cutout = st.session_state.get(CUTOUT_KEY)
+    failure = st.session_state.get(FAILURE_KEY)
+    if failure and failure[0] == (upload_id, recipe.request_options()):
+        raise failure[1]
+    if not cutout or (cutout.upload_id, cutout.options) != (upload_id, recipe.request_options()):
+        st.session_state.pop(RESULT_KEY, None)
+        with st.spinner(context.text(STRINGS, "processing")):
+            try:
+                cutout = serve_cutout(context, upload_id, upload.name, upload.getvalue(), recipe)
+            except Exception as exc:
+                st.session_state[FAILURE_KEY] = ((upload_id, recipe.request_options()), exc)
+                st.session_state.pop(CUTOUT_KEY, None)
+                raise
+        st.session_state[CUTOUT_KEY] = cutout
+    result = st.session_state.get(RESULT_KEY)
+    if not result or result.cutout is not cutout or result.recipe != recipe:
+        result = st.session_state[RESULT_KEY] = make_result(context, cutout, recipe)
     return result
 
 
-def _request(context: UiContext) -> SingleRequest:
+def _backdrop(context: UiContext) -> str:
+    """Checkerboard / white / black / a colour behind a transparent result (view only, never downloaded)."""
     text = partial(context.text, STRINGS)
-    model = model_choice(context, "single_model_choice")
-    mode = st.radio(text("output"), OUTPUT_MODES, format_func=lambda value: text(f"mode_{value}"), horizontal=True,
-                    key="single_mode")
-    format = st.radio(text("format"), FORMATS, format_func=str.upper, horizontal=True, key="single_format")
-    bg_color, background = "#ffffff", None
-    if mode == "color":
-        bg_color = st.color_picker(text("bg_color"), "#ffffff", key="single_bg_color")
-    if mode == "image":
-        background = st.file_uploader(text("bg_image"), type=UPLOAD_TYPES, key="single_background",
-                                      max_upload_size=context.settings.max_upload_mb)
-    refine = st.selectbox(text("refine"), REFINE_MODES, index=REFINE_MODES.index(OutputOptions.refine),
-                          format_func=lambda value: text(f"refine_{value}"), key="single_refine", help=text("refine_help"))
-    flip = st.checkbox(text("flip"), key="single_flip")
-    decontaminate = st.checkbox(text("decontaminate"), key="single_decontaminate", help=text("decontaminate_help"))
-    save = st.checkbox(text("save"), key="single_save")
-    return SingleRequest.from_form(mode, format, bg_color, decontaminate, refine,
-                                   background.getvalue() if background else None,
-                                   background.name if background else None, save, model, flip)
+    choice = sticky(st.pills, "single_backdrop", context.language, "checkerboard", text("backdrop"),
+                    options=[*BACKDROPS, "colour"], format_func=lambda name: text(f"backdrop_{name}"),
+                    selection_mode="single", required=True)
+    if choice == "colour":
+        return sticky(st.color_picker, "single_backdrop_colour", context.language, "#3a7bd5", text("backdrop_pick"))
+    return choice
 
 
 def _show_result(context: UiContext, result: SingleResult) -> None:
     text = partial(context.text, STRINGS)
-    st.subheader(text("result_title", name=result.source_name))
-    time_column, size_column = st.columns(2)
-    time_column.metric(text("time"), f"{result.elapsed_ms:.0f} ms")
-    size_column.metric(text("size"), "{}×{}".format(*result.size))
-    if result.output_path:
-        st.success(text("saved_to", path=result.output_path))
-    result_column, alpha_column = st.columns(2)
-    result_column.image(result.previews["checkerboard"], caption=text("panel_result"), width="stretch")
-    alpha_column.image(result.previews["alpha"], caption=text("panel_alpha"), width="stretch")
-    st.markdown(f"**{text('panel_compare')}**")
-    original_column, after_column = st.columns(2)
-    original_column.image(result.previews["original"], caption=text("original"), width="stretch")
-    after_column.image(result.previews["result"], caption=text("result"), width="stretch")
+    width, height = result.image.size
+    st.markdown(text("facts", name=result.cutout.source_name, width=width, height=height,
+                     seconds=result.elapsed_ms / 1000))
+    transparent = result.recipe.mode == "transparent"
+    viewer = st.container(key="single-viewer")
     result_button, alpha_button = st.columns(2)
-    result_button.download_button(text("download_result", format=result.format.upper()), result.data,
-                                  file_name=result.download_name, mime=result.media_type, on_click="ignore",
-                                  key="single_download_result")
-    alpha_button.download_button(text("download_alpha"), result.alpha_png,
-                                 file_name=f"{Path(result.source_name).stem}-alpha.png", mime="image/png",
-                                 on_click="ignore", key="single_download_alpha")
+    result_button.download_button(text("download_result", format=result.recipe.suffix.upper()), result.data,
+                                  file_name=result.download_name, mime=result.recipe.media_type, on_click="ignore",
+                                  key="single_download_result", type="primary", width="stretch")
+    alpha_button.download_button(text("download_alpha"), result.alpha_png, file_name=result.alpha_name,
+                                 mime="image/png", on_click="ignore", key="single_download_alpha", width="stretch")
+    backdrop = _backdrop(context) if transparent else "white"
+    if transparent and backdrop == "checkerboard":
+        st.caption(text("checkerboard_note"))
+    with viewer:  # drawn above the downloads, once the backdrop below is known
+        if result.recipe.mode in ("product", "id"):
+            st.image(result.previews["result"], width="content")  # framed by ui/assets/page.css
+        else:
+            before_after(result.previews["original"], result.previews["result"], (width, height),
+                         BACKDROP_CSS.get(backdrop, backdrop), {key: text(key) for key in ("before", "after", "handle")},
+                         key="single_compare")
+    with st.expander(text("zoom")):
+        x = sticky(st.slider, "single_zoom_x", context.language, 50, text("zoom_x"), min_value=0, max_value=100)
+        y = sticky(st.slider, "single_zoom_y", context.language, 50, text("zoom_y"), min_value=0, max_value=100)
+        st.image(actual_pixels(on_backdrop(result.image, backdrop), (x / 100, y / 100)), width="content")
 
 
 def render(context: UiContext) -> None:
     text = partial(context.text, STRINGS)
-    upload_column, options_column = st.columns(2)
-    with upload_column:
-        upload = st.file_uploader(text("upload"), type=UPLOAD_TYPES, key="single_upload",
-                                  max_upload_size=context.settings.max_upload_mb,
-                                  help=text("upload_help", limit=context.settings.max_upload_mb))
-    with options_column:
-        request = _request(context)
-    if st.button(text("start"), type="primary", key="single_start"):
+    form_column, result_column = st.columns([2, 3], gap="large")
+    with form_column:
+        with st.container(key="paste-target"):
+            upload = st.file_uploader(text("upload"), type=UPLOAD_TYPES, key="single_upload",
+                                      max_upload_size=context.settings.max_upload_mb)
+        recipe = recipe_form(context, "single")
+    with result_column:
         if upload is None:
-            st.warning(text("choose_file"))
-        else:
-            with st.spinner(text("processing")):
-                try:
-                    st.session_state[RESULT_KEY] = process_upload(context, upload.name, upload.getvalue(), request)
-                    st.session_state.pop(FAILURE_KEY, None)
-                except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a traceback
-                    if not isinstance(exc, (MattingError, UploadRefused)):
-                        LOG.exception("single-image job failed")
-                    st.session_state.pop(RESULT_KEY, None)
-                    st.session_state[FAILURE_KEY] = exc
-    if FAILURE_KEY in st.session_state:
-        st.error(failure_text(context, st.session_state[FAILURE_KEY]))
-    if RESULT_KEY in st.session_state:
-        _show_result(context, st.session_state[RESULT_KEY])
+            for key in (CUTOUT_KEY, RESULT_KEY, FAILURE_KEY):
+                st.session_state.pop(key, None)
+            st.info(text("waiting"))
+            return
+        if recipe is None:
+            return
+        try:
+            result = _current(context, upload, recipe)
+        except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a traceback
+            if not isinstance(exc, (MattingError, ImageError, LayoutError)):
+                LOG.exception("single-image job failed")
+            st.error(context.failure_message(exc))
+            return
+        _show_result(context, result)
