@@ -3,14 +3,15 @@
     make bench     (or: .venv/bin/python -m bench.batch_throughput [--count 16] [--sizes small,large])
 
 Everything runs in one process tree on this machine, on the same folders of photos made from the
-shared fixture (cropped and resized: ~0.3 MP and 12 MP, no datasets in git), with the same verified
+shared fixture (cropped and resized: 0.3, 2, 12 and 48 MP, no datasets in git), with the same verified
 weights. Rows per size and model (U²-Netp, U²-Net):
   1. network only — ONNX Runtime in-process at batch 1 on the served file, preprocessed inputs: the machine's limit;
   2. rembg p -m <model> — installed in its own venv, pointed at our pinned weights file;
   3. ours — client.batch -m <model> → embedded Triton ensemble, at concurrency 1, 2, 4, 8 and 16.
 Columns: images/s, p50/p95 per-image latency, peak RSS of the serving processes, ours/rembg and
 ours/limit; under each table, where the serving tree's memory went at concurrency 16 (each process's
-peak, added up per role). A benchmark, not a test: nothing here asserts.
+peak, added up per role). At the end, how cost grows: images/s and p95 latency per size and concurrency.
+A benchmark, not a test: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
 from matting.options import OutputOptions
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
-SIZES = {"small": (640, 480), "large": (4000, 3000)}
+SIZES = {"small": (640, 480), "medium": (1632, 1224), "large": (4000, 3000), "huge": (8000, 6000)}
 CONCURRENCY = (1, 2, 4, 8, 16)
 
 
@@ -115,14 +116,26 @@ def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -
                           for name, (count, mb) in busiest.memory_by_role.items()))
 
 
+def print_growth(model: str, rows_by_size: dict[str, list[Row]]) -> None:
+    """One line per photo size, one column per concurrency: how throughput and latency grow with load and size."""
+    print(f"\nHow cost grows, ours -m {model}: images/s · p95 s, per photo size and requests in flight")
+    print(f"{'photo size':<22}" + "".join(f"{f'concurrency {level}':>20}" for level in CONCURRENCY))
+    for size_name, rows in rows_by_size.items():
+        width, height = SIZES[size_name]
+        cells = [f"{row.images_per_s:.2f} · {row.p95_ms / 1000:.1f}" for row in rows]
+        print(f"{f'{width}×{height} ({width * height / 1e6:.1f} MP)':<22}" + "".join(f"{cell:>20}" for cell in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=16, help="photos per size")
-    parser.add_argument("--sizes", default="small,large", help="comma-separated: small (640×480), large (4000×3000)")
+    parser.add_argument("--sizes", default="small,medium,large,huge",
+                        help="comma-separated: small (640×480), medium (1632×1224), large (4000×3000), huge (8000×6000)")
     parser.add_argument("--models", default="u2netp,u2net", help="comma-separated: u2netp, u2net")
     parser.add_argument("--skip-rembg", action="store_true")
     args = parser.parse_args()
     server = EmbeddedTriton(MODEL_REPOSITORY, ports=Ports.free()).start()
+    growth: dict[str, dict[str, list[Row]]] = {}
     try:
         with tempfile.TemporaryDirectory() as directory:
             workdir = Path(directory)
@@ -133,9 +146,13 @@ def main() -> None:
                     limit = network_only(folder, model)
                     baseline = None if args.skip_rembg else rembg(folder, workdir / size_name, model)
                     rows = [limit] + ([baseline] if baseline else [])
-                    rows += [ours(folder, workdir / size_name, concurrency, server, model) for concurrency in CONCURRENCY]
+                    served = [ours(folder, workdir / size_name, concurrency, server, model) for concurrency in CONCURRENCY]
+                    growth.setdefault(model, {})[size_name] = served
+                    rows += served
                     title = f"{model}: {args.count} photos of {width}×{height} ({width * height / 1e6:.1f} MP)"
                     print_table(title, rows, limit, baseline)
+        for model, rows_by_size in growth.items():
+            print_growth(model, rows_by_size)
     finally:
         server.stop()
 

@@ -1,11 +1,11 @@
-"""Latency of one image through the Triton ensemble vs. the same work in-process, and which
-CPU scheduling of the network step gives the most throughput.
+"""Latency of one image through the Triton ensemble vs. the same work in-process, and which CPU
+scheduling of the network step gives a lone request the whole machine without losing throughput.
 
     make bench            (or: .venv/bin/python -m bench.serving_latency [--repeats N])
 
 Prints three tables: the ensemble against the same work in-process, the ensemble's latency per
-``refine`` mode (the time budget behind the default, see README "Matte quality"), and throughput per
-scheduling. Every number is measured in this run on this machine; ratios compare rows of the same run.
+``refine`` mode (the time budget behind the default, see README "Matte quality"), and per scheduling
+of the network step a lone request's latency and the throughput with several in flight. Every number is measured in this run on this machine; ratios compare rows of the same run.
 Images are made from the shared fixture photo: its own size (0.5 MP) and 4000×3000.
 """
 
@@ -101,31 +101,47 @@ def refine_table(client: MattingClient, repeats: int) -> None:
         print(f"{label:<22}" + "".join(f"{cell:>24}" for cell in cells))
 
 
-def throughput_table(requests: int, concurrency: int) -> None:
-    candidates = {
-        "default: 2 network instances": RepositorySettings(),
-        "1 network instance, all cores": replace(RepositorySettings(), network_instances=1),
-        "1 network instance, dynamic batching": replace(RepositorySettings(), network_instances=1, dynamic_batching=True),
-        "2 network instances × all cores each": replace(RepositorySettings(), intra_op_threads=os.cpu_count() or 1),
-    }
-    data = FIXTURE.read_bytes()
-    print(f"\nThroughput of u2netp, {requests} fixture requests with {concurrency} in flight (images/s; higher is better)")
+#: The scheduling of the network step being compared: instances × ONNX Runtime threads each, batching.
+CONFIGURATIONS = {
+    "2 instances × 1 thread (until this version)": replace(RepositorySettings(), intra_op_threads=1),
+    "2 instances × all cores each": replace(RepositorySettings(), intra_op_threads=os.cpu_count() or 1),
+    "1 instance × all cores": replace(RepositorySettings(), network_instances=1),
+    "1 instance × all cores, dynamic batching": replace(RepositorySettings(), network_instances=1, dynamic_batching=True),
+}
+
+
+def configuration_table(repeats: int, requests: int, concurrency: int, model: str = DEFAULT_NETWORK) -> None:
+    """For each scheduling of the network step: a lone request's latency against the same work in-process,
+    and the throughput with ``concurrency`` requests in flight (the batch client's default)."""
+    data, options = FIXTURE.read_bytes(), OutputOptions(model=model)
+    spec = network_spec(model)
+    session = ort.InferenceSession(str(MODEL_REPOSITORY / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def in_process() -> bytes:
+        image = decode_image(data)
+        output = session.run(None, {name: prepare_input(image, spec)[np.newaxis]})[0][0]
+        return encode_image(compose(image, alpha_from_output(output, spec, image.size), options), options.format)
+
+    local = percentiles(timed(in_process, repeats))[0]
+    print(f"\nScheduling of the {model} step: the fixture alone ({repeats} runs, median ms; in-process {local:.0f} ms) "
+          f"and {requests} fixtures with {concurrency} in flight (images/s)")
+    print(f"{'configuration':<46}{'lone ms':>9}{'× in-process':>14}{'images/s':>10}{'× first row':>13}")
     baseline = None
-    for label, settings in candidates.items():
+    for label, settings in CONFIGURATIONS.items():
         with tempfile.TemporaryDirectory() as directory:
-            repository = build_repository(Path(directory), "u2netp", settings=settings, alongside=())
-            server = start(repository)
+            server = start(build_repository(Path(directory), model, settings=settings, alongside=()))
             try:
                 with MattingClient(server.grpc_url) as client:
-                    client.remove_background(data)
+                    lone = percentiles(timed(lambda: client.remove_background(data, options), repeats))[0]
                     started = time.perf_counter()
                     with ThreadPoolExecutor(concurrency) as pool:
-                        list(pool.map(lambda _: client.remove_background(data), range(requests)))
+                        list(pool.map(lambda _: client.remove_background(data, options), range(requests)))
                     rate = requests / (time.perf_counter() - started)
             finally:
                 server.stop()
         baseline = baseline or rate
-        print(f"{label:<40}{rate:>8.2f} img/s{rate / baseline:>8.2f}× of the first row")
+        print(f"{label:<46}{lone:>9.0f}{lone / local:>13.2f}×{rate:>10.2f}{rate / baseline:>12.2f}×")
 
 
 def main() -> None:
@@ -136,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     for model in MODELS:
         latency_table(args.repeats, model)
-    throughput_table(args.requests, args.concurrency)
+    configuration_table(args.repeats, args.requests, args.concurrency)
 
 
 if __name__ == "__main__":

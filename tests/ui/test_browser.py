@@ -315,13 +315,15 @@ def test_a_single_image_job_downloads_again_from_the_history(browser, dashboard,
     screenshot(browser, f"history-{language}")
 
 
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("language", ["zh", "en"])
-def test_every_tab_renders_in_both_languages(browser, dashboard, language):
+def test_every_tab_renders_in_both_languages(browser, dashboard, language, size):
     url, _ = dashboard
-    open_page(browser, url, language)
+    open_page(browser, url, language, size)
+    device = "desktop" if size == DESKTOP else "phone"
     for label in TAB_NAMES[language][1:]:
         click_tab(browser, label)
         no_traceback(browser)
         if language == "zh":
             assert not english_words(browser), f"English on the Chinese {label} tab: {sorted(english_words(browser))}"
-        screenshot(browser, f"{TAB_NAMES['en'][TAB_NAMES[language].index(label)].split()[0].lower()}-{language}")
+        screenshot(browser, f"{TAB_NAMES['en'][TAB_NAMES[language].index(label)].split()[0].lower()}-{language}-{device}")

@@ -176,7 +176,7 @@ def make_result(context: UiContext, cutout: Cutout, recipe: Recipe) -> SingleRes
     return SingleResult(cutout, recipe, image, data, alpha_png, elapsed_ms, kept, previews, download_name, alpha_name)
 
 
-def _current(context: UiContext, upload, recipe: Recipe) -> SingleResult | None:
+def _current(context: UiContext, upload, recipe: Recipe) -> SingleResult:
     """The result for this upload and recipe: kept from an earlier run, or made now (asking the server only
     when the photo or the request changed). A failure is kept with its upload, so it shows until the
     photo changes, and never next to another photo's result."""
@@ -238,7 +238,7 @@ def _show_result(context: UiContext, result: SingleResult) -> None:
     with st.expander(text("zoom")):
         x = sticky(st.slider, "single_zoom_x", context.language, 50, text("zoom_x"), min_value=0, max_value=100)
         y = sticky(st.slider, "single_zoom_y", context.language, 50, text("zoom_y"), min_value=0, max_value=100)
-        st.image(actual_pixels(on_backdrop(result.image, backdrop), (x / 100, y / 100)), width="content")
+        st.image(on_backdrop(actual_pixels(result.image, (x / 100, y / 100)), backdrop), width="content")
 
 
 def render(context: UiContext) -> None:
