@@ -18,6 +18,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 SCOPES = ("[data-testid='stFileUploader']", "[data-testid='stStatusWidget']", "[data-testid='stSkipToContent']")
 
 _page_script = st.components.v2.component("cvunet_page", js=(ASSETS / "page.js").read_text(encoding="utf-8"))
+#: Read once, like the script: every click reruns the page.
+_PAGE_STYLE = f"<style>{(ASSETS / 'page.css').read_text(encoding='utf-8')}</style>"
 
 
 def translation_rules(language: str) -> list[tuple[str, str]]:
@@ -40,10 +42,9 @@ def translation_rules(language: str) -> list[tuple[str, str]]:
 
 def dress(language: str) -> None:
     """Style the page and hand the page script this language's words (run once per script run)."""
-    st.html(f"<style>{(ASSETS / 'page.css').read_text(encoding='utf-8')}</style>")
+    st.html(_PAGE_STYLE)
     _page_script(key="cvunet_page", height=0, data={
         "lang": i18n.HTML_LANG[language], "scopes": list(SCOPES), "rules": translation_rules(language),
         "refused": i18n.text(i18n.COMMON, language, "upload_refused"),
         "pasted": i18n.text(i18n.COMMON, language, "pasted_name"),
     })
-
