@@ -88,16 +88,12 @@ def matte_png(alpha: np.ndarray) -> bytes:
     return encode_image(Image.fromarray(alpha, mode="L"), "png")
 
 
-def result_previews(photo: bytes, result: bytes, alpha: np.ndarray) -> dict[str, bytes]:
-    """Downscaled PNGs of a finished job: "checkerboard" (the result over a checkerboard), "alpha",
-    "original" (upright, decoded at reduced scale where the format allows) and "result"; plus
-    "thumbnail" for the history."""
-    with Image.open(io.BytesIO(result)) as decoded:
-        result_image = _downscaled(decoded)
+def result_previews(photo: bytes, result: Image.Image) -> dict[str, bytes]:
+    """Downscaled PNGs of a finished job: "original" (upright, decoded at reduced scale where the format
+    allows) and "result" for the page, "thumbnail" for the history."""
+    result_image = _downscaled(result)
     original = decode_image(photo, draft_size=PREVIEW_BOX)
     return {
-        "checkerboard": encode_image(over_checkerboard(result_image), "png"),
-        "alpha": encode_image(_downscaled(Image.fromarray(alpha, mode="L")), "png"),
         "original": encode_image(_downscaled(original), "png"),
         "result": encode_image(result_image, "png"),
         "thumbnail": thumbnail_png(result_image),

@@ -163,7 +163,7 @@ def make_result(context: UiContext, cutout: Cutout, recipe: Recipe) -> SingleRes
         alpha = np.asarray(served.getchannel("A"))
     data = recipe.encode(image)
     alpha_png = matte_png(alpha)
-    previews = result_previews(cutout.photo, data, alpha)
+    previews = result_previews(cutout.photo, image)
     elapsed_ms = cutout.elapsed_ms + (time.perf_counter() - started) * 1000
     stem = Path(cutout.source_name).stem.lstrip(".") or "photo"  # kept files are never hidden files
     download_name = f"{stem}-{context.text(STRINGS, f'ending_{recipe.mode}')}.{recipe.suffix}"
