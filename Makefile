@@ -14,7 +14,7 @@ SERVED_NETWORK := model_repository/u2net/1/model.onnx
 NETWORK ?= u2net
 EXPORT_ARGS := --network $(NETWORK) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(ONNX),--onnx $(ONNX))
 
-.PHONY: setup run serve test export bench gpu-check quality batch browser compose-up compose-down clean
+.PHONY: setup run serve test export bench gpu-check quality batch video browser compose-up compose-down clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (the embedded Triton python stub is built for it)")'
@@ -67,6 +67,10 @@ quality: setup
 # make batch IN=photos/ [OUT=outputs/mine] [ARGS="--recursive --alpha-only"]  (server from `make run`)
 batch: $(INSTALLED)
 	$(PY) -m client.batch $(IN) $(OUT) $(ARGS)
+
+# make video IN=clip.mp4 OUT=clip.webm [ARGS="--model u2netp"]  (.mov, .mp4 with --bg-color, or a folder for PNG frames)
+video: $(INSTALLED)
+	$(PY) -m client.video $(IN) $(OUT) $(ARGS)
 
 # GPU production (Docker + NVIDIA Container Toolkit): see README "Deploying on a GPU server".
 # The key Triton's administrative protocols want (docker-compose.yml's secret): random, made once, mode 0600.

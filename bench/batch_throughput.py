@@ -8,7 +8,8 @@ weights. Rows per size and model (U²-Netp, U²-Net):
   1. network only — ONNX Runtime in-process at batch 1 on the served file, preprocessed inputs: the machine's limit;
   2. rembg p -m <model> — installed in its own venv, pointed at our pinned weights file;
   3. ours — client.batch -m <model> → embedded Triton ensemble, at concurrency 1, 2, 4, 8 and 16.
-Columns: images/s, p50/p95 per-image latency, peak RSS of the serving processes, ours/rembg and
+Columns: images/s, p50/p95 per-image latency, the serving tree's peak memory as RSS summed over its
+processes and as PSS (each shared page counted once: see bench.measure), ours/rembg in speed and PSS, and
 ours/limit; under each table, where the serving tree's memory went at concurrency 16 (each process's
 peak, added up per role). At the end, how cost grows: images/s and p95 latency per size and concurrency.
 A benchmark, not a test: nothing here asserts.
@@ -27,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from bench.measure import PeakRss, percentiles
+from bench.measure import PeakMemory, percentiles
 from bench.rembg_baseline import ensure_rembg_venv, run_rembg_p
 from client.batch import BatchSettings, run_batch
 from launch.options import Ports
@@ -49,6 +50,7 @@ class Row:
     p50_ms: float
     p95_ms: float
     peak_rss_mb: float
+    peak_pss_mb: float
     memory_by_role: dict[str, tuple[int, float]] | None = None
 
 
@@ -72,46 +74,49 @@ def network_only(folder: Path, model: str) -> Row:
     inputs = [prepare_input(decode_image(path.read_bytes()), spec)[np.newaxis] for path in sorted(folder.iterdir())]
     session.run(None, {name: inputs[0]})
     latencies = []
-    with PeakRss(os.getpid()) as rss:
+    with PeakMemory(os.getpid()) as memory:
         started = time.perf_counter()
         for tensor in inputs:
             begun = time.perf_counter()
             session.run(None, {name: tensor})
             latencies.append((time.perf_counter() - begun) * 1000)
         elapsed = time.perf_counter() - started
-    return Row("network only (ORT, batch 1)", len(inputs) / elapsed, *percentiles(latencies), rss.peak_mb)
+    return Row("network only (ORT, batch 1)", len(inputs) / elapsed, *percentiles(latencies), memory.rss_mb, memory.pss_mb)
 
 
 def rembg(folder: Path, workdir: Path, model: str) -> Row:
     executable = ensure_rembg_venv(STATE_DIR)
     result = run_rembg_p(executable, folder, workdir / f"rembg-{model}-out", STATE_DIR, model)
-    return Row(f"rembg p -m {model}", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"])
+    return Row(f"rembg p -m {model}", result["images_per_s"], result["latency_p50_ms"], result["latency_p95_ms"], result["peak_rss_mb"],
+               result["peak_pss_mb"])
 
 
 def ours(folder: Path, workdir: Path, concurrency: int, server: EmbeddedTriton, model: str) -> Row:
     settings = BatchSettings(OutputOptions(model=model), concurrency=concurrency, overwrite=True)
     output = workdir / f"ours-{model}-{concurrency}"
     run_batch(folder, output, server.grpc_url, settings=settings, progress=False)  # warm-up pass
-    with PeakRss(server.process.pid) as rss:
+    with PeakMemory(server.process.pid) as memory:
         report = run_batch(folder, output, server.grpc_url, settings=settings, progress=False)
     latencies = [outcome.ms for outcome in report.outcomes if outcome.status == "ok"]
     if report.counts["failed"]:
         raise RuntimeError(f"{report.counts['failed']} files failed: {report.outcomes}")
     return Row(f"ours -m {model}, concurrency {concurrency}", len(latencies) / report.elapsed_s, *percentiles(latencies),
-               rss.peak_mb, rss.by_role)
+               memory.rss_mb, memory.pss_mb, memory.by_role)
 
 
 def print_table(title: str, rows: list[Row], limit: Row, baseline: Row | None) -> None:
     print(f"\n{title}")
-    header = f"{'pipeline':<36}{'images/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'peak RSS MB':>13}{'vs rembg':>10}{'vs limit':>10}"
+    header = (f"{'pipeline':<36}{'images/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'RSS sum MB':>12}{'PSS MB':>9}"
+              f"{'vs rembg':>10}{'PSS vs rembg':>14}{'vs limit':>10}")
     print(header + "\n" + "-" * len(header))
     for row in rows:
-        versus_rembg = f"{row.images_per_s / baseline.images_per_s:.2f}×" if baseline else "-"
-        print(f"{row.label:<36}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>13.0f}"
-              f"{versus_rembg:>10}{row.images_per_s / limit.images_per_s:>9.0%} ")
+        speed = f"{row.images_per_s / baseline.images_per_s:.2f}×" if baseline else "-"
+        memory = f"{row.peak_pss_mb / baseline.peak_pss_mb:.2f}×" if baseline else "-"
+        print(f"{row.label:<36}{row.images_per_s:>10.2f}{row.p50_ms:>9.0f}{row.p95_ms:>9.0f}{row.peak_rss_mb:>12.0f}"
+              f"{row.peak_pss_mb:>9.0f}{speed:>10}{memory:>14}{row.images_per_s / limit.images_per_s:>9.0%} ")
     busiest = rows[-1]
     if busiest.memory_by_role:
-        print(f"where the memory went ({busiest.label}; each process's peak): "
+        print(f"where the memory went ({busiest.label}; each process's peak PSS): "
               + ", ".join(f"{name} {mb:.0f} MB ({count} process{'es' if count > 1 else ''})"
                           for name, (count, mb) in busiest.memory_by_role.items()))
 

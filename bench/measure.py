@@ -23,8 +23,11 @@ def role(process: psutil.Process) -> str:
     return model.group(1) if model and "triton_python_backend_stub" in command else process.name()
 
 
-def tree_rss(root: psutil.Process) -> dict[tuple[str, int], int]:
-    """(role, pid) → RSS in bytes of each process in ``root``'s tree; one that ends meanwhile is left out."""
+def tree_memory(root: psutil.Process) -> dict[tuple[str, int], tuple[int, int]]:
+    """(role, pid) → (RSS, PSS) in bytes of each process in ``root``'s tree; one that ends meanwhile is
+    left out. RSS counts a shared page (libraries, Triton's shared-memory pool) in every process that maps
+    it, so a tree's RSS sum overstates it; PSS splits each shared page among its sharers, so the tree's
+    PSS sum is what it holds."""
     try:
         tree = [root, *root.children(recursive=True)]
     except psutil.Error:  # a process ended while the tree was listed
@@ -32,40 +35,42 @@ def tree_rss(root: psutil.Process) -> dict[tuple[str, int], int]:
     sizes = {}
     for process in tree:
         try:
-            sizes[(role(process), process.pid)] = process.memory_info().rss
+            memory = process.memory_full_info()
         except psutil.Error:
             continue
+        sizes[(role(process), process.pid)] = (memory.rss, memory.pss)
     return sizes
 
 
-class PeakRss:
-    """Samples the resident memory of a process and all its children until stopped: the peak of their
-    sum, and each process's own peak (:attr:`by_role` adds those up per role)."""
+class PeakMemory:
+    """Samples the memory of a process and all its children until stopped: the peak of their RSS sum
+    and of their PSS sum, and each process's own peak PSS (:attr:`by_role` adds those up per role)."""
 
     def __init__(self, pid: int, interval_s: float = 0.05):
-        self.process, self.interval_s, self.peak = psutil.Process(pid), interval_s, 0
+        self.process, self.interval_s, self.peak_rss, self.peak_pss = psutil.Process(pid), interval_s, 0, 0
         self.process_peaks: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            sizes = tree_rss(self.process)
-            for key, rss in sizes.items():
-                self.process_peaks[key] = max(self.process_peaks.get(key, 0), rss)
-            self.peak = max(self.peak, sum(sizes.values()))
+            sizes = tree_memory(self.process)
+            for key, (_, pss) in sizes.items():
+                self.process_peaks[key] = max(self.process_peaks.get(key, 0), pss)
+            self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in sizes.values()))
+            self.peak_pss = max(self.peak_pss, sum(pss for _, pss in sizes.values()))
             self._stop.wait(self.interval_s)
 
     @property
     def by_role(self) -> dict[str, tuple[int, float]]:
-        """Role → (process count, sum of their peaks in MB), largest first."""
+        """Role → (process count, sum of their peak PSS in MB), largest first."""
         sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
         for (name, _), peak in self.process_peaks.items():
             sums[name][0] += 1
             sums[name][1] += peak / 2**20
         return dict(sorted(((name, (int(count), mb)) for name, (count, mb) in sums.items()), key=lambda item: -item[1][1]))
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -74,5 +79,9 @@ class PeakRss:
         self._thread.join()
 
     @property
-    def peak_mb(self) -> float:
-        return self.peak / 2**20
+    def rss_mb(self) -> float:
+        return self.peak_rss / 2**20
+
+    @property
+    def pss_mb(self) -> float:
+        return self.peak_pss / 2**20

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.memory_soak [--rounds 16]     (also run by make bench)
 
 16 clients each send ``--rounds`` requests, cycling through 0.3 MP and 12 MP photos, both models and PNG /
-WebP output. Printed: the tree's peak RSS in each quarter of the run, and each role's (server, each step)
+WebP output. Printed: the tree's peak memory (PSS, see bench.measure) in each quarter of the run, and each role's (server, each step)
 peak per quarter: a leak shows as a quarter-on-quarter rise that does not level off. A benchmark, not a test.
 """
 
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from bench.measure import tree_rss
+from bench.measure import tree_memory
 from client import MattingClient
 from launch.options import Ports
 from launch.triton import EmbeddedTriton
@@ -28,10 +28,10 @@ CLIENTS = 16
 QUARTERS = 4
 
 
-def tree_rss_by_role(root: psutil.Process) -> dict[str, int]:
+def tree_pss_by_role(root: psutil.Process) -> dict[str, int]:
     by_role: dict[str, int] = {}
-    for (name, _), rss in tree_rss(root).items():
-        by_role[name] = by_role.get(name, 0) + rss
+    for (name, _), (_, pss) in tree_memory(root).items():
+        by_role[name] = by_role.get(name, 0) + pss
     return by_role
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     def sample() -> None:
         root = psutil.Process(server.process.pid)
         while not stop.is_set():
-            samples.append((time.monotonic(), tree_rss_by_role(root)))
+            samples.append((time.monotonic(), tree_pss_by_role(root)))
             stop.wait(0.2)
 
     def client(index: int) -> None:
@@ -70,7 +70,7 @@ def main() -> None:
     quarters = [[by_role for at, by_role in samples if quarter * elapsed / QUARTERS <= at - started < (quarter + 1) * elapsed / QUARTERS]
                 for quarter in range(QUARTERS)]
     print(f"{CLIENTS * args.rounds} requests from {CLIENTS} clients in {elapsed:.0f} s")
-    print("peak RSS per quarter (MB): " + ", ".join(f"{max(sum(s.values()) for s in q) / 2**20:.0f}" for q in quarters))
+    print("peak PSS per quarter (MB): " + ", ".join(f"{max(sum(s.values()) for s in q) / 2**20:.0f}" for q in quarters))
     for name in sorted(samples[-1][1]):
         print(f"  {name:<14}" + ", ".join(f"{max(s.get(name, 0) for s in q) / 2**20:.0f}" for q in quarters))
 

@@ -126,15 +126,17 @@ def load_samples(u2netp: Session, u2net: Session) -> tuple[list[Sample], list[Sa
         return Sample(image, truth, normalised_output(u2netp(network_input=network_input), SPEC),
                       normalised_output(u2net(network_input=network_input), SPEC))
 
+    set_a, set_b = reference_sets()
+    timed = {label: sample(set_a[0][0].resize(size, Image.BICUBIC), None) for label, size in TIMED_SIZES.items()}
+    return [sample(*pair) for pair in set_a], [sample(*pair) for pair in set_b], timed
+
+
+def reference_sets() -> tuple[list[tuple[Image.Image, np.ndarray]], list[tuple[Image.Image, np.ndarray]]]:
+    """Sets A and B as (photo, true alpha in [0, 1]) pairs."""
     photo = decode_image((REMBG_FIXTURES / "anime-girl-1.jpg").read_bytes())
     birefnet = np.asarray(Image.open(REMBG_FIXTURES / "anime-girl-1.birefnet-massive.png"))[..., 3] / 255.0
-    set_a = [sample(photo, birefnet)]
-    set_b = []
-    for seed in HELD_OUT_SEEDS:
-        synthetic = synthetic_sample(seed)
-        set_b.append(sample(Image.fromarray(synthetic.image), synthetic.alpha))
-    timed = {label: sample(photo.resize(size, Image.BICUBIC), None) for label, size in TIMED_SIZES.items()}
-    return set_a, set_b, timed
+    synthetic = [synthetic_sample(seed) for seed in HELD_OUT_SEEDS]
+    return [(photo, birefnet)], [(Image.fromarray(sample.image), sample.alpha) for sample in synthetic]
 
 
 def mean_metrics(variant: Callable[[Sample], np.ndarray], samples: list[Sample]) -> dict[str, float]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import PeakRss
+from bench.measure import PeakMemory
 from matting.paths import STATE_DIR
 from serving.weights import PINNED, WeightsError, fetch_weights, verify
 
@@ -159,7 +159,7 @@ def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, state_dir: Path,
         started_ns = time.time_ns()
         started = time.perf_counter()
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-        with PeakRss(child.pid) as rss:
+        with PeakMemory(child.pid) as memory:
             child.wait()
         wall_s = time.perf_counter() - started
         log.seek(0)
@@ -182,7 +182,8 @@ def run_rembg_p(rembg: Path, input_dir: Path, output_dir: Path, state_dir: Path,
         "images_per_s_with_startup": round(len(outputs) / wall_s, 3),
         "latency_p50_ms": round(float(np.percentile(latencies_ms, 50)), 1),
         "latency_p95_ms": round(float(np.percentile(latencies_ms, 95)), 1),
-        "peak_rss_mb": round(rss.peak_mb, 1),
+        "peak_rss_mb": round(memory.rss_mb, 1),
+        "peak_pss_mb": round(memory.pss_mb, 1),
     }
 
 

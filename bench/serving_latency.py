@@ -24,7 +24,9 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from bench.measure import percentiles
+from bench.batch_throughput import SIZES, make_photos
+from bench.measure import PeakMemory, percentiles
+from bench.rembg_baseline import ensure_rembg_venv, run_rembg_p
 from client import MattingClient
 from launch.options import Ports
 from launch.triton import EmbeddedTriton
@@ -33,7 +35,7 @@ from matting.compose import compose
 from matting.contract import DEFAULT_NETWORK
 from matting.options import MODELS, REFINE_MODES, OutputOptions
 from matting.networks import alpha_from_output, network_spec, prepare_input
-from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES
+from matting.paths import MODEL_REPOSITORY, REMBG_FIXTURES, STATE_DIR
 from serving.repository import RepositorySettings, build_repository
 
 FIXTURE = REMBG_FIXTURES / "anime-girl-1.jpg"
@@ -103,16 +105,19 @@ def refine_table(client: MattingClient, repeats: int) -> None:
 
 #: The scheduling of the network step being compared: instances × ONNX Runtime threads each, batching.
 CONFIGURATIONS = {
-    "2 instances × 1 thread (until this version)": replace(RepositorySettings(), intra_op_threads=1),
-    "2 instances × all cores each": replace(RepositorySettings(), intra_op_threads=os.cpu_count() or 1),
-    "1 instance × all cores": replace(RepositorySettings(), network_instances=1),
+    "2 instances × 1 thread (until this version)": replace(RepositorySettings(), network_instances=2, intra_op_threads=1),
+    "2 instances × all cores each": replace(RepositorySettings(), network_instances=2, intra_op_threads=os.cpu_count() or 1),
+    "1 instance × all cores (the default)": RepositorySettings(),
     "1 instance × all cores, dynamic batching": replace(RepositorySettings(), network_instances=1, dynamic_batching=True),
 }
+BURST = 16
 
 
 def configuration_table(repeats: int, requests: int, concurrency: int, model: str = DEFAULT_NETWORK) -> None:
-    """For each scheduling of the network step: a lone request's latency against the same work in-process,
-    and the throughput with ``concurrency`` requests in flight (the batch client's default)."""
+    """For each scheduling of the network step, the whole default repository (both networks) served:
+    a lone request's latency against the same work in-process, the throughput with ``concurrency``
+    requests in flight (the batch client's default), and the serving tree's peak memory under a burst of
+    16 requests for 12 MP photos at once, against `rembg p` working through the same 16 photos."""
     data, options = FIXTURE.read_bytes(), OutputOptions(model=model)
     spec = network_spec(model)
     session = ort.InferenceSession(str(MODEL_REPOSITORY / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -124,13 +129,19 @@ def configuration_table(repeats: int, requests: int, concurrency: int, model: st
         return encode_image(compose(image, alpha_from_output(output, spec, image.size), options), options.format)
 
     local = percentiles(timed(in_process, repeats))[0]
-    print(f"\nScheduling of the {model} step: the fixture alone ({repeats} runs, median ms; in-process {local:.0f} ms) "
-          f"and {requests} fixtures with {concurrency} in flight (images/s)")
-    print(f"{'configuration':<46}{'lone ms':>9}{'× in-process':>14}{'images/s':>10}{'× first row':>13}")
+    with tempfile.TemporaryDirectory() as directory:
+        photos = make_photos(Path(directory) / "burst", SIZES["large"], BURST)
+        rembg = run_rembg_p(ensure_rembg_venv(STATE_DIR), photos, Path(directory) / "rembg-out", STATE_DIR, model)
+        burst = [path.read_bytes() for path in sorted(photos.iterdir())]
+    print(f"\nScheduling of the {model} step: the fixture alone ({repeats} runs, median ms; in-process {local:.0f} ms), "
+          f"{requests} fixtures with {concurrency} in flight (images/s), and the serving tree's peak memory while "
+          f"{BURST} requests for 12 MP photos arrive at once (PSS; `rembg p -m {model}` on the same photos: "
+          f"{rembg['peak_pss_mb']:.0f} MB)")
+    print(f"{'configuration':<46}{'lone ms':>9}{'× in-process':>14}{'images/s':>10}{'× first row':>13}{'burst MB':>10}{'× rembg':>9}")
     baseline = None
     for label, settings in CONFIGURATIONS.items():
         with tempfile.TemporaryDirectory() as directory:
-            server = start(build_repository(Path(directory), model, settings=settings, alongside=()))
+            server = start(build_repository(Path(directory), model, settings=settings))
             try:
                 with MattingClient(server.grpc_url) as client:
                     lone = percentiles(timed(lambda: client.remove_background(data, options), repeats))[0]
@@ -138,10 +149,13 @@ def configuration_table(repeats: int, requests: int, concurrency: int, model: st
                     with ThreadPoolExecutor(concurrency) as pool:
                         list(pool.map(lambda _: client.remove_background(data, options), range(requests)))
                     rate = requests / (time.perf_counter() - started)
+                    with PeakMemory(server.process.pid) as memory, ThreadPoolExecutor(BURST) as pool:
+                        list(pool.map(lambda photo: client.remove_background(photo, options), burst))
             finally:
                 server.stop()
         baseline = baseline or rate
-        print(f"{label:<46}{lone:>9.0f}{lone / local:>13.2f}×{rate:>10.2f}{rate / baseline:>12.2f}×")
+        print(f"{label:<46}{lone:>9.0f}{lone / local:>13.2f}×{rate:>10.2f}{rate / baseline:>12.2f}×"
+              f"{memory.pss_mb:>10.0f}{memory.pss_mb / rembg['peak_pss_mb']:>8.2f}×")
 
 
 def main() -> None:
@@ -149,8 +163,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--only-configurations", action="store_true", help="print only the scheduling table")
     args = parser.parse_args()
-    for model in MODELS:
+    for model in () if args.only_configurations else MODELS:
         latency_table(args.repeats, model)
     configuration_table(args.repeats, args.requests, args.concurrency)
 

@@ -1,7 +1,8 @@
 """``MattingClient``: one object over tritonclient's gRPC (default) or HTTP client.
 
 It sends the encoded image bytes untouched (the server decodes them) with the request's
-``OutputOptions`` to the ensemble that serves them, and returns the encoded result and the matte.
+``OutputOptions`` to the ensemble that serves them, and returns the encoded result and the matte;
+:meth:`MattingClient.stream` sends video frames over gRPC streaming to ``matting_stream`` instead.
 Failures come back as one of three :class:`MattingError` kinds, because callers act differently on each:
 :class:`RequestError` (the image or an option was refused: report it, never retry), :class:`ServerUnavailable`
 (no answer: retry, or try another server) and :class:`ServerError` (the server answered with a fault of its own).
@@ -9,8 +10,12 @@ Failures come back as one of three :class:`MattingError` kinds, because callers 
 
 from __future__ import annotations
 
+import itertools
+import queue
 import re
 import time
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +91,32 @@ class MattingResult:
     elapsed_ms: float
 
 
+@dataclass(frozen=True)
+class FrameResult:
+    """One streamed frame's answer: its matte (uint8 H×W) and, unless ``kind`` is alpha, the RGBA cut-out
+    (H×W×4) or the composite (H×W×3)."""
+
+    alpha: np.ndarray
+    image: np.ndarray | None
+
+
+#: Frames a stream sends ahead of the answers: what the server may batch (its max_batch_size).
+STREAM_IN_FLIGHT = 8
+#: How the server's own faults start (serving.steps.INTERNAL_MESSAGE); the stream tells them apart by it.
+SERVER_FAULT_TEXT = "internal server error"
+
+
+def stream_error(exc: Exception) -> MattingError:
+    """The MattingError for a stream's error. A failed stream has its gRPC status (classify); a frame's answer
+    on a working stream has only its text: Triton 2.51 does not send its status there, and its
+    ``triton_grpc_error`` mode, which would, crashes the server with a decoupled python model (seen here).
+    The stream model answers everything but a frame's own fault with the server-fault text."""
+    if callable(getattr(exc, "status", None)) and exc.status() is not None:
+        return classify(exc)
+    message = _server_message(exc)
+    return ServerError(message) if message.startswith(SERVER_FAULT_TEXT) else RequestError(message)
+
+
 class MattingClient:
     def __init__(self, url: str | None = None, protocol: str = "grpc", timeout: float = 120.0):
         if protocol not in contract.DEFAULT_TRITON_URLS:
@@ -138,10 +169,7 @@ class MattingClient:
         inputs = [self._bytes_input(contract.IMAGE, image)]
         if background is not None:
             inputs.append(self._bytes_input(contract.BACKGROUND_IMAGE, background))
-        for name, value in options.as_strings().items():
-            option = self._triton.InferInput(name, [1, 1], "BYTES")
-            option.set_data_from_numpy(np.array([[value.encode()]], dtype=object))
-            inputs.append(option)
+        inputs.extend(self._scalar_input(name, value.encode(), "BYTES") for name, value in options.as_strings().items())
         names = (contract.RESULT, contract.ALPHA)[: 2 if with_alpha else 1]
         outputs = [self._triton.InferRequestedOutput(name) for name in names]
         started = time.perf_counter()
@@ -160,6 +188,67 @@ class MattingClient:
             elapsed_ms=elapsed_ms,
         )
 
+    def stream(self, frames: Iterable[np.ndarray], options: OutputOptions = OutputOptions(), smooth: bool = False,
+               in_flight: int = STREAM_IN_FLIGHT) -> Iterator[FrameResult]:
+        """Matte RGB frames (uint8 H×W×3) through ``matting_stream`` over gRPC streaming: one FrameResult per
+        frame, in frame order.
+
+        Frames are sent as they come, up to ``in_flight`` ahead of the answers, so the server batches them.
+        ``options``: model, kind, bg_color, foreground and refine as for images (format does not apply: frames
+        come back raw); ``smooth``: temporal smoothing of the matte. The first failure raises its
+        MattingError, in frame order (the server answers a stream's frames in the order they came), and ends
+        the stream; closing the generator early cancels the frames in flight. Each call has its own connection
+        (tritonclient holds one stream per client), so several calls at once are several streams.
+        """
+        if self.protocol != "grpc":
+            raise ValueError("streaming needs the gRPC protocol")
+        if options.tta != "none":
+            raise RequestError(f"the video stream does not run tta={options.tta}")
+        arrived: queue.Queue = queue.Queue()
+        client = self._triton.InferenceServerClient(self.url, channel_args=grpc_channel_args())
+        common = self._stream_inputs(options, smooth)
+        outputs = [self._triton.InferRequestedOutput(name)
+                   for name in (contract.ALPHA, contract.RESULT)[: 1 if options.kind == "alpha" else 2]]
+        frames = iter(frames)
+        #: Frames answered (or refused here) but not yet yielded, by index.
+        pending: dict[int, FrameResult | MattingError] = {}
+        sent = yielded = 0
+        finished = refused = False
+        try:
+            self._check_stream_ready(client)
+            client.start_stream(lambda result, error: arrived.put((result, error)))
+            while True:
+                for frame in itertools.islice(frames, 0 if refused else in_flight - (sent - yielded)):
+                    try:
+                        frame_inputs = self._frame_inputs(frame, sent)
+                    except RequestError as exc:  # raised in its place, once the frames before it are yielded
+                        pending[sent], refused = exc, True
+                    else:
+                        client.async_stream_infer(contract.STREAM, [*common, *frame_inputs], outputs=outputs,
+                                                  request_id=str(sent))
+                    sent += 1
+                while yielded in pending:
+                    answer = pending.pop(yielded)
+                    if isinstance(answer, MattingError):
+                        raise answer
+                    yield answer
+                    yielded += 1
+                if yielded == sent:
+                    finished = True
+                    return
+                try:
+                    result, error = arrived.get(timeout=self.timeout)
+                except queue.Empty:
+                    raise ServerUnavailable(f"no answer from {self.url} within {self.timeout:g} s") from None
+                if error is not None:
+                    raise stream_error(error) from error
+                alpha = result.as_numpy(contract.ALPHA)[0]
+                image = result.as_numpy(contract.RESULT)[0] if options.kind != "alpha" else None
+                pending[int(result.get_response().id)] = FrameResult(alpha, image)
+        finally:
+            client.stop_stream(cancel_requests=not finished)
+            client.close()
+
     def close(self) -> None:
         self._client.close()
 
@@ -173,6 +262,42 @@ class MattingClient:
         tensor = self._triton.InferInput(name, [1, len(data)], "UINT8")
         tensor.set_data_from_numpy(np.frombuffer(data, dtype=np.uint8)[np.newaxis])
         return tensor
+
+    def _check_stream_ready(self, client) -> None:
+        """Raises ServerUnavailable unless the stream model is loaded: a stream to a model that is not would
+        answer every frame with bare text, read as a refusal."""
+        try:
+            ready = client.is_model_ready(contract.STREAM)
+        except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and transport errors
+            raise classify(exc) from exc
+        if not ready:
+            raise ServerUnavailable(f"{self.url} does not serve {contract.STREAM} now")
+
+    def _scalar_input(self, name: str, value, datatype: str):
+        """A [1, 1] tensor: one value of a request of batch size 1."""
+        tensor = self._triton.InferInput(name, [1, 1], datatype)
+        tensor.set_data_from_numpy(np.array([[value]], dtype=object if datatype == "BYTES" else None))
+        return tensor
+
+    def _stream_inputs(self, options: OutputOptions, smooth: bool) -> list:
+        """What every frame of one stream sends besides itself: its options, its smoothing and its identity."""
+        values = {name: value for name, value in options.as_strings().items() if name in contract.STREAM_OPTION_INPUTS}
+        if options.model is not None:
+            values["model"] = options.model
+        return [*(self._scalar_input(name, value.encode(), "BYTES") for name, value in values.items()),
+                self._scalar_input(contract.SMOOTH, smooth, "BOOL"),
+                self._scalar_input(contract.STREAM_ID, uuid.uuid4().hex.encode(), "BYTES")]
+
+    def _frame_inputs(self, frame: np.ndarray, index: int) -> list:
+        """The frame and its index; a frame that is not uint8 H×W×C is refused here, as Triton would refuse it
+        (but without its status on a stream)."""
+        pixels = np.ascontiguousarray(frame)
+        if pixels.dtype != np.uint8 or pixels.ndim != 3:
+            raise RequestError(f"frame {index}: a frame is uint8 H×W×3 RGB, "
+                               f"not {pixels.dtype} of shape {list(pixels.shape)}")
+        tensor = self._triton.InferInput(contract.FRAME, [1, *pixels.shape], "UINT8")
+        tensor.set_data_from_numpy(pixels[np.newaxis])
+        return [tensor, self._scalar_input(contract.FRAME_INDEX, index, "INT64")]
 
     def _as_dict(self, metadata) -> dict:
         if isinstance(metadata, dict):

@@ -25,6 +25,18 @@ ALPHA = "alpha"  # UINT8 [H, W]: the full-resolution matte
 #: The per-request options, each an optional BYTES [1] input; values are parsed by matting.options.
 OPTION_INPUTS = ("kind", "format", "bg_color", "foreground", "refine")
 
+# The video stream: a decoupled model served over gRPC bidirectional streaming. Each request is one raw frame
+# with the options below; its one response holds ALPHA and, unless kind=alpha, RESULT as raw pixels
+# (UINT8 [H, W, 4] for rgba, [H, W, 3] for composite).
+STREAM = "matting_stream"
+FRAME = "frame"  # UINT8 [H, W, 3]: one RGB frame, not encoded (encoding every frame would cost more than it saves)
+STREAM_ID = "stream_id"  # BYTES [1], optional: which stream the frame belongs to (temporal smoothing is per stream)
+FRAME_INDEX = "frame_index"  # INT64 [1], optional: the frame's place in its stream
+SMOOTH = "smooth"  # BOOL [1], optional: temporal smoothing of the matte (off when not sent)
+#: The stream's options, each an optional BYTES [1] input parsed by matting.options; ``model`` is an input
+#: here (one stream model serves every network) and ``format`` does not apply (frames come back raw).
+STREAM_OPTION_INPUTS = ("model", "kind", "bg_color", "foreground", "refine")
+
 # Tensors between the steps.
 NETWORK_INPUT = "network_input"
 NETWORK_OUTPUT = "network_output"
