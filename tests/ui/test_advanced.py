@@ -56,7 +56,7 @@ def test_advanced_tab_shows_status_server_models_weights_and_environment(app_tes
     assert set(models["State"]) == {"loaded"}
     assert models.loc["u2netp", "Backend / platform"] == "python"
     assert models.loc["matting", "Backend / platform"] == "ensemble"
-    assert models.loc["u2netp", "Instances"] == "2"
+    assert models.loc["u2netp", "Instances"] == "1"
     assert models.loc["u2netp", "Role"] == "Fast network"
     assert models.loc["matting_u2net", "Role"] == "Fine"
     assert any(U2NET_SHA256 in success.value and "matches the pinned" in success.value for success in tab.success)

@@ -40,7 +40,7 @@ TAB_NAMES = {"zh": ["单图处理", "批量处理", "历史记录", "高级设�
 #: operator page, each explained in Chinese), "sha256", the photos' own names, and "English" on the language switch.
 ALLOWED_LATIN = {"png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "zip", "pt", "pth", "onnx", "mb", "kb", "gb",
                  "px", "dpi", "ms", "net", "netp", "cv", "unet", "triton", "cpu", "gpu", "cuda", "sha", "matting",
-                 "preprocess", "postprocess", "flip", "anime", "girl", "english"}
+                 "preprocess", "postprocess", "flip", "stream", "anime", "girl", "english"}
 #: Text nodes that are not words: icon ligatures, hidden inputs, scripts, styles.
 VISIBLE_TEXT_SCRIPT = """
 const skip = "[data-testid='stIconMaterial'], script, style, svg, [aria-hidden='true']";

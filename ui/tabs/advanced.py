@@ -93,6 +93,7 @@ STRINGS = {
         "role_flip": "{role}, mirrored",
         "role_network": "{word} network",
         "role_preprocess": "preparing",
+        "role_stream": "video",
         "role_postprocess": "finishing",
         "word_u2net": "Fine",
         "word_u2netp": "Fast",
@@ -101,6 +102,7 @@ STRINGS = {
         "about_pipeline": "the whole pipeline for {word}: preprocess → {network} → postprocess.",
         "about_flip": "the same pipeline, run on the photo and on its mirror image with the mattes averaged: steadier edges, about twice the time.",
         "about_preprocess": "decodes the photo and prepares the network input (a small square copy).",
+        "about_stream": "video frames streamed in one after another; it runs the networks on several frames at once.",
         "about_network": "the network itself: it decides, for each pixel, how much belongs to the subject.",
         "about_postprocess": "scales the matte back to the photo's size, puts in the background and writes the PNG, JPG or WebP.",
         "term_requests": "Requests per second: photos finished each second, worked out between two readings.",
@@ -212,6 +214,7 @@ STRINGS = {
         "role_flip": "{role}，镜像增强",
         "role_network": "{word}网络",
         "role_preprocess": "预处理",
+        "role_stream": "视频",
         "role_postprocess": "后处理",
         "word_u2net": "精细",
         "word_u2netp": "快速",
@@ -220,6 +223,7 @@ STRINGS = {
         "about_pipeline": "{word}模式的完整流程：preprocess → {network} → postprocess。",
         "about_flip": "同一流程，再处理一次镜像照片并把两次结果平均：边缘更稳定，耗时约为两倍。",
         "about_preprocess": "解码照片，并生成网络需要的输入（缩小的方形副本）。",
+        "about_stream": "视频帧逐帧连续传入；一次把多帧一起交给网络处理。",
         "about_network": "抠图网络本身：判断每个像素有多少属于主体。",
         "about_postprocess": "把抠图结果放大回照片尺寸，合成背景，并写出 PNG、JPG 或 WebP。",
         "term_requests": "每秒请求数：每秒处理完成的照片数，由相邻两次读取的差值算出。",
@@ -346,6 +350,8 @@ class Names:
         return self.say(f"word_{network}") if known else network
 
     def role(self, model: str) -> str:
+        if model == contract.STREAM:
+            return self.say("role_stream")
         if model.endswith("_flip") and is_pipeline(model):
             return self.say("role_flip", role=self.role(model.removesuffix("_flip")))
         if model == contract.ENSEMBLE:
@@ -360,7 +366,9 @@ class Names:
         return self.say("label", model=model, role=self.role(model))
 
     def about(self, model: str) -> str:
-        if model.endswith("_flip") and is_pipeline(model):
+        if model == contract.STREAM:
+            line = self.say("about_stream")
+        elif model.endswith("_flip") and is_pipeline(model):
             line = self.say("about_flip")
         elif model == contract.ENSEMBLE:
             network = self.default_network or "—"
