@@ -56,6 +56,8 @@ bench: setup
 	$(PY) -m bench.serving_latency
 	$(PY) -m bench.batch_throughput
 	$(PY) -m bench.memory_soak
+	$(PY) -m bench.video_throughput
+	$(PY) -m bench.video_flicker
 
 # The prepared GPU check (PyTorch + CUDA; no Triton needed): its table in under 5 minutes.
 gpu-check:

@@ -22,6 +22,10 @@ the same run when onnxruntime and the file are there. U²-Netp runs its real wei
 ``.state/weights/u2netp.pt``, or ``--weights``) and its autocast matte is compared with fp32's; U²-Net
 and CV-UNet run random weights, which time the same as trained ones.
 
+A video row per U²-Net network times the path of a video frame: 8 frames of 1920×1080 as uint8 on the
+host in, their mattes on the host out (upload, antialiased resize, normalisation, the network under autocast,
+upsampling, download), as frames/s against the network alone on ONNX Runtime's CPU provider.
+
 The run fits a time budget (default 270 s): the cheap rows of every network come first, compiling
 last (about a minute per network and shape), first at batch 8 only, then the other batches while the
 budget allows; a row that does not fit is listed as skipped, with why.
@@ -68,6 +72,12 @@ FIRST_COMPILE_ESTIMATE_S = 90.0
 ROW_ESTIMATE_S = 5.0
 DEFAULT_BUDGET_S = 270.0
 AUTOCAST_DTYPE = torch.float16
+#: The video rows: this many frames of this size at once (what the stream model hands a network), uint8 on the
+#: host in and mattes on the host out; --quick uses small frames.
+VIDEO_NETWORKS = ("u2netp", "u2net")
+VIDEO_FRAME = (1920, 1080)
+QUICK_VIDEO_FRAME = (160, 120)
+VIDEO_BATCH = 8
 DIFF_PHOTO = REMBG_FIXTURES / "anime-girl-1.jpg"
 
 
@@ -148,6 +158,7 @@ class Report:
     rows: list[Row]
     u2netp_autocast_vs_fp32: dict
     budget_s: float
+    video: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
 
 
@@ -278,6 +289,53 @@ def measure_row(setup: Setup, network: Network, batch: int, variant: str, needed
     except Exception as exc:  # noqa: BLE001 - a broken variant is reported and the rest still runs
         row.failed = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
     return row
+
+
+def video_call(network: Network, frames: torch.Tensor, device: torch.device) -> Callable[[], torch.Tensor]:
+    """The served video path in PyTorch for a batch of frames (N×H×W×3 uint8 on the host): upload, resize to
+    the network's size (bilinear, antialiased), scale and normalise as matting.networks does, the network
+    (under autocast on CUDA), min–max per frame, bilinear upsampling to the frame, uint8 mattes back on the host."""
+    spec = network_spec(network.name, network.size)
+    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
+    height, width = frames.shape[1:3]
+
+    def call() -> torch.Tensor:
+        with torch.no_grad(), torch.autocast(device.type, dtype=AUTOCAST_DTYPE, enabled=device.type == "cuda"):
+            pixels = frames.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+            small = torch.nn.functional.interpolate(pixels, size=(network.size, network.size), mode="bilinear",
+                                                    antialias=True, align_corners=False)
+            scaled = small / small.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1)
+            matte = network.module((scaled - mean) / std).float()
+            low = matte.amin(dim=(1, 2, 3), keepdim=True)
+            matte = (matte - low) / (matte.amax(dim=(1, 2, 3), keepdim=True) - low).clamp(min=1e-6)
+            alpha = torch.nn.functional.interpolate(matte, size=(height, width), mode="bilinear", align_corners=False)
+            return (alpha * 255).round().to(torch.uint8).cpu()
+
+    return call
+
+
+def video_row(setup: Setup, network: Network) -> dict:
+    """Frames/s of the video path (video_call) at VIDEO_BATCH frames, or why it was skipped."""
+    width, height = QUICK_VIDEO_FRAME if setup.quick else VIDEO_FRAME
+    row = {"network": network.name, "frame": f"{width}×{height}", "batch": VIDEO_BATCH,
+           "variant": "autocast" if setup.device.type == "cuda" else "fp32"}
+    if reason := setup.budget.shortfall(ROW_ESTIMATE_S):
+        return row | {"skipped": reason}
+    frames = torch.randint(0, 256, (VIDEO_BATCH, height, width, 3), dtype=torch.uint8)
+    if setup.device.type == "cuda":
+        frames = frames.pin_memory()  # host-to-device copies at full speed, as a serving process would set up
+    try:
+        call = video_call(network, frames, setup.device)
+        call()
+        ms = median_latency_ms(call, setup.device, setup.repeats)
+    except torch.cuda.OutOfMemoryError:
+        return row | {"skipped": f"out of GPU memory at {VIDEO_BATCH} frames"}
+    finally:
+        release_memory(setup.device)
+    ort = network.ort_cpu
+    return row | {"ms_per_batch": ms, "frames_per_s": VIDEO_BATCH * 1000 / ms,
+                  "speedup_vs_ort_cpu_network": VIDEO_BATCH * ort["ms_per_image"] / ms if "ms_per_image" in ort else None}
 
 
 def release_memory(device: torch.device) -> None:
@@ -434,6 +492,7 @@ def run_check(setup: Setup, networks: dict[str, Network], photo: Path | None) ->
             report.u2netp_autocast_vs_fp32 = ({"skipped": reason} if reason
                                               else autocast_matte_difference(network, setup, photo))
         report.rows += eager_rows(setup, network)
+    report.video = [video_row(setup, network) for network in networks.values() if network.name in VIDEO_NETWORKS]
     report.rows += compile_rows(setup, networks)
     for row in report.rows:
         row.speedup_vs_ort_cpu = speedup_vs_ort_cpu(row, networks[row.network].ort_cpu)
@@ -475,6 +534,15 @@ def render(report: Report) -> str:
         lines.append(f"{name:<8} {network['size']:>5}²  {network['weights']:<48} {baseline}")
     lines += ["", f"{'network':<8} {'batch':>5}  {'variant':<20} {'ms/batch':>10} {'images/s':>10} {'× ORT CPU':>10}"]
     lines += [f"{row.network:<8} {row.batch:>5}  {row.variant:<20} {format_cell(row)}" for row in report.rows]
+    if report.video:
+        lines += ["", f"Video: {VIDEO_BATCH} frames at once, uint8 on the host → mattes on the host (upload, resize, "
+                      "normalise, network, upsample, download); × ORT CPU = frames/s over the network alone on ONNX Runtime CPU"]
+        lines.append(f"{'network':<8} {'frame':>10}  {'variant':<9} {'ms/batch':>10} {'frames/s':>10} {'× ORT CPU':>10}")
+        for video in report.video:
+            speedup = f"{video['speedup_vs_ort_cpu_network']:.1f}×" if video.get("speedup_vs_ort_cpu_network") else "n/a"
+            cell = (f"skipped: {video['skipped']}" if "skipped" in video
+                    else f"{video['ms_per_batch']:>10.2f} {video['frames_per_s']:>10.1f} {speedup:>10}")
+            lines.append(f"{video['network']:<8} {video['frame']:>10}  {video['variant']:<9} {cell}")
     diff = report.u2netp_autocast_vs_fp32
     if "mean_255" in diff:
         lines.append(f"\nU²-Netp float16 autocast vs fp32, fused matte on {diff['input']}, weights "

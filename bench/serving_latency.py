@@ -108,7 +108,7 @@ CONFIGURATIONS = {
     "2 instances × 1 thread (until this version)": replace(RepositorySettings(), network_instances=2, intra_op_threads=1),
     "2 instances × all cores each": replace(RepositorySettings(), network_instances=2, intra_op_threads=os.cpu_count() or 1),
     "1 instance × all cores (the default)": RepositorySettings(),
-    "1 instance × all cores, dynamic batching": replace(RepositorySettings(), network_instances=1, dynamic_batching=True),
+    "1 instance × all cores, dynamic batching": replace(RepositorySettings(), dynamic_batching=True),
 }
 BURST = 16
 

@@ -102,7 +102,7 @@ class FrameResult:
 
 #: Frames a stream sends ahead of the answers: what the server may batch (its max_batch_size).
 STREAM_IN_FLIGHT = 8
-#: How the server's own faults start (serving.steps.INTERNAL_MESSAGE); the stream tells them apart by it.
+#: How the server's own faults start (serving.requests.INTERNAL_MESSAGE); the stream tells them apart by it.
 SERVER_FAULT_TEXT = "internal server error"
 
 

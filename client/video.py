@@ -25,11 +25,18 @@ from matting.options import MODELS, OptionsError, OutputOptions, parse_color
 from matting.video import OUTPUT_FORMATS, Composite, MatteSource, VideoError, matte_video, output_format, probe
 
 
-def server_matte(client: MattingClient, options: OutputOptions) -> MatteSource:
-    """Mattes from the streaming model: each batch of frames is one stream, sent raw and batched by the server."""
+def server_matte(client: MattingClient, options: OutputOptions, smooth: bool = False) -> MatteSource:
+    """Mattes from the streaming model: a file's frames are one stream (so smoothing spans it), sent raw and
+    batched by the server."""
     def matte(frames):
-        return [result.alpha for result in client.stream(frames, options)]
+        for result in client.stream(frames, options, smooth=smooth):
+            yield result.alpha
     return matte
+
+
+def matte_name(options: OutputOptions, smooth: bool) -> str:
+    """What a resumed job must match besides the file: the model, and whether the mattes were smoothed."""
+    return options.ensemble + ("+smooth" if smooth else "")
 
 
 def composite_for(args: argparse.Namespace, format: str) -> Composite:
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bg-color", help="mp4: the colour behind the subject ('#RRGGBB', 'white', 'R,G,B'; default white)")
     parser.add_argument("--bg-image", type=Path, help="mp4: a picture behind the subject, scaled to cover the frame")
     parser.add_argument("-m", "--model", help=f"the network: {' | '.join(MODELS)} (default: the server's)")
+    parser.add_argument("--smooth", action="store_true", help="temporal smoothing: steadier edges where the subject "
+                                                              "stands still (README: Video)")
     add_server_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -68,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with MattingClient(args.url, args.protocol) as client, \
                 tqdm(total=info.frames, unit="frame", desc="matting", disable=args.no_progress) as bar:
-            matte_video(args.input, args.output, server_matte(client, options), format, composite,
-                        matte_name=options.ensemble, progress=bar.update)
+            matte_video(args.input, args.output, server_matte(client, options, args.smooth), format, composite,
+                        matte_name=matte_name(options, args.smooth), progress=bar.update)
     except VideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

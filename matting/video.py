@@ -11,13 +11,14 @@ audio, and the result is renamed into place.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import heapq
 import itertools
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,8 +33,9 @@ from matting.compose import compose
 from matting.files import atomic_write_bytes, sibling_temp_path
 from matting.options import OutputOptions
 
-#: frames (RGB, uint8 H×W×3) → their mattes (uint8 H×W), one per frame, in order.
-MatteSource = Callable[[list[np.ndarray]], list[np.ndarray]]
+#: frames (RGB, uint8 H×W×3, taken as they are needed) → their mattes (uint8 H×W), one per frame, in order.
+#: One call gets every frame of a file still to matte, so a stream (and its temporal smoothing) spans the file.
+MatteSource = Callable[[Iterator[np.ndarray]], Generator[np.ndarray, None, None]]
 
 OUTPUT_FORMATS = ("webm", "mov", "png", "mp4")
 #: The only demuxers an input is opened with, in the order tried: FFmpeg's probing would also accept
@@ -86,6 +88,11 @@ class VideoLimits:
     max_width: int = 3840
     max_height: int = 2160
     max_bytes: int = 2 * 1024**3
+
+    def allows(self, width: int, height: int) -> bool:
+        """Whether a width×height picture is within the size limit, either way round."""
+        return max(width, height) <= max(self.max_width, self.max_height) and \
+            min(width, height) <= min(self.max_width, self.max_height)
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,7 @@ def probe(path: Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if not fps or not width or not height:
             raise VideoError(f"{path.name} is corrupt: its video stream has no frame rate or size")
-        if max(width, height) > max(limits.max_width, limits.max_height) or \
-                min(width, height) > min(limits.max_width, limits.max_height):
+        if not limits.allows(width, height):
             raise VideoError(f"{path.name} is {width}×{height}; the limit is {limits.max_width}×{limits.max_height}")
         stated_s = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
         _check_duration(path, stated_s, limits)  # before counting frames, which reads the whole file
@@ -243,34 +249,33 @@ class SegmentWriter:
             container.mux(stream.encode())
 
 
+def _shifted_packets(container: av.container.InputContainer, source: av.stream.Stream, stream: av.stream.Stream,
+                     shift: int) -> Iterator[av.Packet]:
+    """``source``'s packets as they are, moved to the output ``stream`` and ``shift`` (in ``source``'s time
+    base) later."""
+    for packet in container.demux(source):
+        if packet.dts is None:  # the demuxer's end-of-stream marker
+            continue
+        packet.pts += shift
+        packet.dts += shift
+        packet.stream = stream
+        yield packet
+
+
 def _segment_packets(segments: list[tuple[int, Path]], stream: av.video.stream.VideoStream,
                      fps: Fraction) -> Iterator[av.Packet]:
     """The packets of the segments, each (first frame, file), moved to the segment's place in time."""
     for first_frame, path in segments:
         with av.open(str(path)) as container:
             source = container.streams.video[0]
-            shift = round(first_frame / fps / source.time_base)
-            for packet in container.demux(source):
-                if packet.dts is None:  # the demuxer's end-of-stream marker
-                    continue
-                packet.pts += shift
-                packet.dts += shift
-                packet.stream = stream
-                yield packet
+            yield from _shifted_packets(container, source, stream, round(first_frame / fps / source.time_base))
 
 
 def _copied_audio(original: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                   shift_s: float) -> Iterator[av.Packet]:
     """The source's audio packets as they are, ``shift_s`` earlier."""
     source = original.streams.audio[0]
-    shift = round(shift_s / source.time_base)
-    for packet in original.demux(source):
-        if packet.dts is None:
-            continue
-        packet.pts -= shift
-        packet.dts -= shift
-        packet.stream = stream
-        yield packet
+    return _shifted_packets(original, source, stream, -round(shift_s / source.time_base))
 
 
 def _encoded_audio(original: av.container.InputContainer, stream: av.audio.stream.AudioStream,
@@ -325,14 +330,6 @@ def _join_frames(segments: list[tuple[int, Path]], target: Path) -> None:
             os.link(frame, target / frame.name)
 
 
-def _matted(frames: Iterator[np.ndarray], matte: MatteSource, batch_frames: int,
-            progress: Callable[[int], None]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(frame, alpha) pairs, asking ``matte`` for ``batch_frames`` frames at a time."""
-    while batch := list(itertools.islice(frames, batch_frames)):
-        yield from zip(batch, matte(batch), strict=True)
-        progress(len(batch))
-
-
 def _job_description(source: Path, format: str, segment_frames: int, composite: Composite, matte_name: str) -> dict:
     """What the segments in a parts folder were made from: a rerun resumes them only when all of it is the same."""
     stat = source.stat()
@@ -360,7 +357,7 @@ def _prepare_parts(parts: Path, job: dict) -> None:
 
 def matte_video(source: Path, output: Path, matte: MatteSource, format: str | None = None,
                 composite: Composite = Composite(), limits: VideoLimits = VideoLimits(), segment_seconds: float = 2.0,
-                batch_frames: int = 8, matte_name: str = "", progress: Callable[[int], None] = lambda frames: None) -> VideoInfo:
+                matte_name: str = "", progress: Callable[[int], None] = lambda frames: None) -> VideoInfo:
     """Matte every frame of ``source`` and write ``output`` in ``format`` (default: from its suffix).
 
     Segments of ``segment_seconds`` go to ``<output>.parts/``; a rerun of the same job (same source, format,
@@ -383,19 +380,34 @@ def matte_video(source: Path, output: Path, matte: MatteSource, format: str | No
     parts = output.with_name(output.name + ".parts")
     _prepare_parts(parts, _job_description(source, format, segment_frames, composite, matte_name))
     writer = SegmentWriter(format, info.fps, (info.width, info.height), composite)
-    segments = []
-    with closing(read_frames(source)) as frames:
-        for first_frame in itertools.count(0, segment_frames):
-            head = list(itertools.islice(frames, 1))
-            if not head:
-                break
-            chunk = itertools.chain(head, itertools.islice(frames, segment_frames - 1))
-            segment = parts / f"segment-{first_frame:08d}{writer.suffix}"
-            if segment.exists():
-                progress(sum(1 for _ in chunk))
-            else:
-                writer.write(segment, _matted(chunk, matte, batch_frames, progress), first_frame)
-            segments.append((first_frame, segment))
+    written = {path.name for path in parts.glob("segment-*")}
+    segments: list[tuple[int, Path]] = []
+    #: The frames handed to ``matte`` whose mattes have not come back yet, with their index.
+    sent: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+
+    def frames_to_matte(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """The frames of the segments still to write; those of written ones only count as progress."""
+        for index, frame in enumerate(frames):
+            first_frame = index - index % segment_frames
+            if index == first_frame:
+                segments.append((first_frame, parts / f"segment-{first_frame:08d}{writer.suffix}"))
+            if segments[-1][1].name in written:
+                progress(1)
+                continue
+            sent.append((index, frame))
+            yield frame
+
+    def matted(mattes: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for alpha in mattes:
+            index, frame = sent.popleft()
+            yield index, frame, alpha
+            progress(1)
+
+    with closing(read_frames(source)) as frames, closing(matte(frames_to_matte(frames))) as mattes:
+        for segment, pairs in itertools.groupby(matted(mattes), key=lambda item: item[0] // segment_frames):
+            first_frame = segment * segment_frames
+            writer.write(parts / f"segment-{first_frame:08d}{writer.suffix}",
+                         ((frame, alpha) for _, frame, alpha in pairs), first_frame)
     joined = parts / f"joined{writer.suffix}"
     if format == "png":
         _join_frames(segments, joined)

@@ -22,43 +22,12 @@ from matting import contract
 from matting.codec import ImageError, decode_image, encode_image, open_image
 from matting.compose import compose
 from matting.networks import draft_size, network_spec, normalised_output, prepare_input
-from matting.options import OptionsError, OutputOptions, check_length
+from matting.options import OptionsError, OutputOptions
 from matting.refine import full_resolution_matte
-
-USER_ERRORS = (ImageError, OptionsError)
-
-
-def _parameters(config: dict) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-
-
-#: What the caller reads when the server failed; the details go to Triton's log, not to the caller.
-INTERNAL_MESSAGE = "internal server error while processing the image (details are in the server log)"
-
-
-def _error_response(exc: Exception, logger) -> pb_utils.InferenceResponse:
-    """User errors become INVALID_ARG (gRPC INVALID_ARGUMENT, HTTP 400); anything else is logged as INTERNAL."""
-    if isinstance(exc, USER_ERRORS):
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
-    logger.log_error(f"internal error: {exc!r}")
-    return pb_utils.InferenceResponse(error=pb_utils.TritonError(INTERNAL_MESSAGE, pb_utils.TritonError.INTERNAL))
-
-
-def _optional_string(request, name: str) -> str | None:
-    """An option tensor's one value, its length checked before it is decoded; None when not sent."""
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        return None
-    value = tensor.as_numpy().reshape(-1)
-    if value.size != 1:
-        raise OptionsError(f"{name} must hold exactly one value, got {value.size}")
-    item = value[0]
-    check_length(name, item)
-    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
-
+from serving.requests import error_response, model_parameters, optional_string
 
 def _request_options(request) -> OutputOptions:
-    return OutputOptions.parse(**{name: _optional_string(request, name) for name in contract.OPTION_INPUTS})
+    return OutputOptions.parse(**{name: optional_string(request, name) for name in contract.OPTION_INPUTS})
 
 
 def _encoded(request, name: str) -> bytes | None:
@@ -84,7 +53,7 @@ class PreprocessStep:
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
-        parameters = _parameters(json.loads(args["model_config"]))
+        parameters = model_parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
         self.draft = draft_size(self.spec)
 
@@ -106,7 +75,7 @@ class PreprocessStep:
                 outputs.append(pb_utils.Tensor(contract.NETWORK_INPUT_MIRRORED, mirrored))
             return pb_utils.InferenceResponse(output_tensors=outputs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
-            return _error_response(exc, self.logger)
+            return error_response(exc, self.logger)
 
 
 def _return_freed_heap() -> None:
@@ -134,7 +103,7 @@ class OnnxNetworkStep:
         import onnxruntime as ort
 
         config = json.loads(args["model_config"])
-        parameters = _parameters(config)
+        parameters = model_parameters(config)
         model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters.get("intra_op_threads", "0")) or _fair_thread_count(config)
@@ -174,7 +143,7 @@ class PostprocessStep:
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
-        parameters = _parameters(json.loads(args["model_config"]))
+        parameters = model_parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
 
     def execute(self, requests):
@@ -199,7 +168,7 @@ class PostprocessStep:
                 ]
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error
-            return _error_response(exc, self.logger)
+            return error_response(exc, self.logger)
 
 
 def _check_background(data: bytes | None, options: OutputOptions) -> None:

@@ -35,7 +35,7 @@ from matting.options import OptionsError, OutputOptions
 from matting.refine import full_resolution_matte
 from matting.temporal import motion, motion_guide, smoothed_matte
 from matting.video import VideoLimits
-from serving.steps import _error_response, _optional_string, _parameters
+from serving.requests import error_response, model_parameters, optional_scalar, optional_string
 
 #: A stream that sent no frame for this long has ended or its client went away: its smoothing state goes.
 STREAM_IDLE_S = 30.0
@@ -83,17 +83,9 @@ def _frame_pixels(request) -> np.ndarray:
         raise ImageError(f"a frame is H×W×3 RGB; this one has {channels} channels")
     if not height or not width:
         raise ImageError(f"empty frame: {width}×{height}")
-    limits = FRAME_LIMITS
-    if max(width, height) > max(limits.max_width, limits.max_height) or \
-            min(width, height) > min(limits.max_width, limits.max_height):
-        raise ImageError(f"the frame is {width}×{height}; the limit is {limits.max_width}×{limits.max_height}")
+    if not FRAME_LIMITS.allows(width, height):
+        raise ImageError(f"the frame is {width}×{height}; the limit is {FRAME_LIMITS.max_width}×{FRAME_LIMITS.max_height}")
     return pixels
-
-
-def _optional_scalar(request, name: str):
-    """The one value of an optional scalar input (BOOL, INT64); None when not sent."""
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    return None if tensor is None else tensor.as_numpy().reshape(-1)[0].item()
 
 
 class StreamStep:
@@ -101,10 +93,12 @@ class StreamStep:
 
     def initialize(self, args):
         self.logger = pb_utils.Logger
-        parameters = _parameters(json.loads(args["model_config"]))
+        parameters = model_parameters(json.loads(args["model_config"]))
         self.spec = network_spec(parameters["network"], int(parameters["input_size"]))
         self.default_network = parameters["network"]
         self.networks = parameters["networks"].split(",")
+        #: The most frames one network request carries: a network's memory grows with its largest batch.
+        self.network_batch = int(parameters["network_batch"])
         #: stream_id → its StreamState, least recently used first.
         self.streams: dict[str, StreamState] = {}
 
@@ -128,19 +122,19 @@ class StreamStep:
                     raise output
                 response = self._answer(frame, output)
             except Exception as exc:  # noqa: BLE001 - every failure becomes this frame's error
-                response = _error_response(exc, self.logger)
+                response = error_response(exc, self.logger)
             sender.send(response, flags=FINAL)
         self._forget_old_streams()
         return None
 
     def _read(self, request) -> Frame:
-        options = OutputOptions.parse(**{name: _optional_string(request, name) for name in contract.STREAM_OPTION_INPUTS})
+        options = OutputOptions.parse(**{name: optional_string(request, name) for name in contract.STREAM_OPTION_INPUTS})
         network = options.model or self.default_network
         if network not in self.networks:
             raise OptionsError(f"model {network} is not served here; this server serves {', '.join(self.networks)}")
-        stream_id = _optional_string(request, contract.STREAM_ID)
-        index = _optional_scalar(request, contract.FRAME_INDEX)
-        smooth = bool(_optional_scalar(request, contract.SMOOTH))
+        stream_id = optional_string(request, contract.STREAM_ID)
+        index = optional_scalar(request, contract.FRAME_INDEX)
+        smooth = bool(optional_scalar(request, contract.SMOOTH))
         if smooth and (not stream_id or index is None):
             raise OptionsError(f"smoothing needs the frame's {contract.STREAM_ID} and {contract.FRAME_INDEX}")
         pixels = _frame_pixels(request)
@@ -155,8 +149,10 @@ class StreamStep:
         networks = [frame.network if isinstance(frame, Frame) else None for frame in frames]
         for network in dict.fromkeys(filter(None, networks)):
             positions = [position for position, name in enumerate(networks) if name == network]
+            batch = np.stack([frames[position].network_input for position in positions])
             try:
-                results = self._run_network(network, np.stack([frames[position].network_input for position in positions]))
+                results = np.concatenate([self._run_network(network, batch[start:start + self.network_batch])
+                                          for start in range(0, len(batch), self.network_batch)])
             except Exception as exc:  # noqa: BLE001 - its frames are answered with it, the others carry on
                 results = [exc] * len(positions)
             for position, result in zip(positions, results):

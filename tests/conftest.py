@@ -27,7 +27,7 @@ def triton() -> EmbeddedTriton:
 
 @pytest.fixture
 def ui_env(triton, tmp_path, monkeypatch):
-    """Environment for the dashboard: the session Triton, and private roots, outputs and history."""
+    """Environment for the dashboard: the session Triton, and private roots, outputs, history and video jobs."""
     data, outputs = tmp_path / "data", tmp_path / "outputs"
     data.mkdir()
     outputs.mkdir()
@@ -38,8 +38,9 @@ def ui_env(triton, tmp_path, monkeypatch):
     monkeypatch.setenv("CVUNET_OUTPUTS_DIR", str(outputs))
     monkeypatch.setenv("CVUNET_HISTORY_DB", str(tmp_path / "history.sqlite3"))
     monkeypatch.setenv("CVUNET_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("CVUNET_UI_VIDEO_JOBS_DIR", str(tmp_path / "video-jobs"))
     return SimpleNamespace(data=data, outputs=outputs, history_db=tmp_path / "history.sqlite3",
-                           results=tmp_path / "results", triton=triton)
+                           results=tmp_path / "results", video_jobs=tmp_path / "video-jobs", triton=triton)
 
 
 @pytest.fixture

@@ -4,15 +4,24 @@ in the wild), real Triton servers on free ports, long-running commands, and repo
 from __future__ import annotations
 
 import io
+import os
 import struct
 import subprocess
+import sys
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
 
 import numpy as np
 from PIL import Image
 
 from launch.options import Ports
+from launch.processes import free_port
 from launch.triton import EmbeddedTriton
 from matting import contract
 from matting.paths import PROJECT_ROOT, REMBG_FIXTURES
@@ -180,3 +189,35 @@ def tiny_cvunet_config():
 def repository_snapshot(repository: Path) -> dict[str, bytes]:
     return {str(path.relative_to(repository)): path.read_bytes() for path in sorted(repository.rglob("*"))
             if path.is_file() and "__pycache__" not in path.parts}
+
+
+@contextmanager
+def rest_process(name: str, triton_url: str, jobs_dir: Path, **environment: str) -> Iterator[SimpleNamespace]:
+    """``python -m api`` on a free port, its video jobs in ``jobs_dir``, until the block ends (unless the test
+    killed it first); yields its ``url`` and ``process`` once it answers. Its output goes to test-artifacts/."""
+    url = f"http://127.0.0.1:{free_port()}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"rest-{name}.log"
+    environment = {**os.environ, "CVUNET_VIDEO_JOBS_DIR": str(jobs_dir), **environment}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "api", "--port", url.rsplit(":", 1)[1], "--triton-url", triton_url],
+                                   cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"python -m api exited with {process.returncode}:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"python -m api did not answer within 60 s:\n{log_path.read_text()}"
+            try:
+                httpx.get(f"{url}/healthz", timeout=10)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield SimpleNamespace(url=url, process=process, log_path=log_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

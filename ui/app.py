@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 from ui import i18n, page  # noqa: E402
 from ui.context import UiContext  # noqa: E402
 from ui.settings import UiSettings  # noqa: E402
-from ui.tabs import advanced, batch, history, single  # noqa: E402
+from ui.tabs import advanced, batch, history, single, video  # noqa: E402
 
 
 def chosen_language() -> str:
@@ -42,8 +42,8 @@ def main() -> None:
         st.caption(f"{context.common('subtitle')} · {context.common('server_status_ok' if ready else 'server_status_down')}")
     if not ready:
         st.warning(context.common("server_restarting"))
-    tabs = st.tabs([context.common(key) for key in ("tab_single", "tab_batch", "tab_history", "tab_advanced")])
-    for tab, module in zip(tabs, (single, batch, history, advanced)):
+    tabs = st.tabs([context.common(key) for key in ("tab_single", "tab_batch", "tab_video", "tab_history", "tab_advanced")])
+    for tab, module in zip(tabs, (single, batch, video, history, advanced)):
         with tab:
             module.render(context)
 

@@ -1,4 +1,4 @@
-"""Job history in SQLite (stdlib ``sqlite3``): every single or batch job, kept across restarts.
+"""Job history in SQLite (stdlib ``sqlite3``): every single, batch or video job, kept across restarts.
 
 The table is bounded: after each insert only the newest ``limit`` jobs stay. Thumbnails are small
 PNGs stored in the row, so clearing the history leaves no files behind.
@@ -35,9 +35,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 @dataclass
 class Job:
-    kind: str  # "single" | "batch"
+    kind: str  # "single" | "batch" | "video"
     sources: list[str]
-    image_size: str  # "850×601", or "12 images" for a batch
+    image_size: str  # "850×601"; a batch: "12" (images); a video: "1920×1080 · 250" (frames)
     options: dict
     model: str
     model_version: str

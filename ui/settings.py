@@ -24,6 +24,10 @@ class UiSettings:
     results_dir: Path
     results_limit: int
     max_upload_mb: int
+    #: The video tab's jobs (uploads, results, previews), kept across restarts; see client.video_jobs.
+    video_jobs_dir: Path
+    #: The video uploader's limit (the global --server.maxUploadSize of launch.stack is larger).
+    max_video_mb: int
     repository: Path
     #: The key Triton's model administration needs (launch.triton writes it at each start).
     admin_key_file: Path
@@ -42,6 +46,8 @@ class UiSettings:
             results_dir=Path(environ.get("CVUNET_RESULTS_DIR", STATE_DIR / "ui" / "results")),
             results_limit=int(environ.get("CVUNET_RESULTS_LIMIT", 200)),
             max_upload_mb=int(environ.get("CVUNET_UI_MAX_UPLOAD_MB", 25)),
+            video_jobs_dir=Path(environ.get("CVUNET_UI_VIDEO_JOBS_DIR", STATE_DIR / "ui" / "video-jobs")),
+            max_video_mb=int(environ.get("CVUNET_UI_MAX_VIDEO_MB", 200)),
             repository=Path(environ.get("CVUNET_REPOSITORY", MODEL_REPOSITORY)),
             admin_key_file=Path(environ.get(KEY_FILE_ENV, DEFAULT_KEY_FILE)),
         )

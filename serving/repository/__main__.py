@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network-instances", type=int, default=RepositorySettings.network_instances)
     parser.add_argument("--step-instances", type=int, default=RepositorySettings.step_instances)
     parser.add_argument("--intra-op-threads", type=int, default=RepositorySettings.intra_op_threads, help="0 = cores ÷ network instances")
+    parser.add_argument("--stream-network-batch", type=int, default=RepositorySettings.stream_network_batch,
+                        help="the most video frames sent to a network at once (cpu)")
     args = parser.parse_args(argv)
     settings = RepositorySettings(
         max_batch_size=args.max_batch_size,
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         network_instances=args.network_instances,
         step_instances=args.step_instances,
         intra_op_threads=args.intra_op_threads,
+        stream_network_batch=args.stream_network_batch,
     )
     try:
         out = build_repository(args.out or (GPU_REPOSITORY if args.target == "gpu" else MODEL_REPOSITORY), args.network,

@@ -2,10 +2,10 @@
 
 The repository is the ensemble ``matting`` = ``preprocess`` → ``<network>`` → ``postprocess``, one
 ``matting_<network>`` ensemble per served network (by default U²-Net and U²-Netp side by side), and a
-``…_flip`` twin of each that also runs the network on the mirrored photo (``tta=flip``), and on the
-cpu target the video stream ``matting_stream``, which calls the served networks itself. The python
-steps are two-line shims over :mod:`serving.steps` (the stream's over :mod:`serving.stream`). CV-UNet
-has no pretrained weights: it is served only from an explicit checkpoint or ONNX file.
+``…_flip`` twin of each that also runs the network on the mirrored photo (``tta=flip``), and the video
+stream ``matting_stream``, which calls the served networks itself. The python steps are two-line shims
+over :mod:`serving.steps` (the stream's over :mod:`serving.stream`). CV-UNet has no pretrained weights:
+it is served only from an explicit checkpoint or ONNX file.
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def build_repository(
             flipped = contract.flipped_ensemble(ensemble)
             ensembles[flipped] = ensemble_config(flipped, runs_network, settings, flipped=True)
         configs |= ensembles
-        if target == "cpu":
-            configs[contract.STREAM] = stream_config(network, served, size, settings)
+        network_batch = settings.max_batch_size if target == "gpu" else settings.stream_network_batch
+        configs[contract.STREAM] = stream_config(network, served, size, settings, network_batch)
         possible = {*NETWORKS, *RETIRED_MODELS, contract.STREAM,
                     *(ensemble for name in NETWORKS for ensemble in (contract.network_ensemble(name),
                                                                       contract.flipped_ensemble(contract.network_ensemble(name))))}
@@ -117,8 +117,7 @@ def build_repository(
             shims.update({name: NETWORK_STEP_CLASS for name in networks})
         for step, class_name in shims.items():
             atomic_write_bytes(out / step / "1" / "model.py", step_shim(step, class_name).encode())
-        if target == "cpu":
-            atomic_write_bytes(out / contract.STREAM / "1" / "model.py", step_shim(contract.STREAM, "StreamStep", "serving.stream").encode())
+        atomic_write_bytes(out / contract.STREAM / "1" / "model.py", step_shim(contract.STREAM, "StreamStep", "serving.stream").encode())
         for ensemble in ensembles:
             (out / ensemble / "1").mkdir(parents=True, exist_ok=True)
         for name, file in weights.items():

@@ -44,6 +44,9 @@ class RepositorySettings:
     step_instances: int = 2
     #: 0: the cores divided among the network instances.
     intra_op_threads: int = 0
+    #: The most video frames the stream model sends a network at once (CPU): U²-Net's arena keeps the working
+    #: memory of the largest batch it ran. The GPU repository sends up to ``max_batch_size``.
+    stream_network_batch: int = 2
 
 
 def _tensor(name: str, dtype: int, dims: list[int], optional: bool = False) -> mc.ModelInput:
@@ -178,13 +181,15 @@ def ensemble_config(name: str, network: str, settings: RepositorySettings, flipp
     return config
 
 
-def stream_config(network: str, served: list[str], size: int, settings: RepositorySettings) -> mc.ModelConfig:
+def stream_config(network: str, served: list[str], size: int, settings: RepositorySettings,
+                  network_batch: int) -> mc.ModelConfig:
     """The video stream (serving.stream): decoupled, so that gRPC streaming carries its answers; dynamic
-    batching, so that the frames queued while it works (of one or several streams) reach a network together,
-    as one request of at most ``max_batch_size``, which the networks take; one instance, which sees each
+    batching, so that the frames queued while it works (of one or several streams, at most ``max_batch_size``)
+    reach a network together, in requests of at most ``network_batch`` frames; one instance, which sees each
     stream's frames in order (temporal smoothing keeps state per stream). ``network`` runs when a frame
     names no ``model``; ``served`` are those it may name."""
-    config = _python_config(contract.STREAM, settings, 1, {**_step_parameters(network, size), "networks": ",".join(served)})
+    config = _python_config(contract.STREAM, settings, 1, {**_step_parameters(network, size), "networks": ",".join(served),
+                                                           "network_batch": str(network_batch)})
     config.model_transaction_policy.decoupled = True
     config.dynamic_batching.SetInParent()
     # Frames of any size batch together (each request keeps its own tensor in the python backend); any channel

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -18,7 +15,6 @@ from PIL import Image
 
 from api.app import DEFAULT_MAX_UPLOAD_BYTES
 from launch.processes import free_port
-from matting.paths import PROJECT_ROOT
 from tests import support
 from tests.support import ARTIFACTS
 
@@ -28,32 +24,9 @@ SMALL_UPLOAD_LIMIT = 200_000
 @contextmanager
 def rest_app(name: str, triton_url: str, **environment: str):
     """Run ``python -m api`` on a free port until the block ends; yields its base URL once it answers."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"rest-{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port), "--triton-url", triton_url],
-                                   cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **environment})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"python -m api exited with {process.returncode}:\n{log_path.read_text()}"
-            assert time.monotonic() < deadline, f"python -m api did not answer within 60 s:\n{log_path.read_text()}"
-            try:
-                httpx.get(f"{base_url}/healthz", timeout=10)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert f"serving {base_url}/api/matting" in log_path.read_text()
-        yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with support.rest_process(name, triton_url, ARTIFACTS / f"video-jobs-{name}", **environment) as rest:
+        assert f"serving {rest.url}/api/matting" in rest.log_path.read_text()
+        yield rest.url
 
 
 @pytest.fixture(scope="module")

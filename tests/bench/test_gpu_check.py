@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,31 @@ def test_cuda_without_a_device_is_refused_plainly(capsys):
         main(["--device", "cuda"])
     assert exited.value.code == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_the_video_rows_time_frames_from_the_host_to_mattes_on_the_host(quick_cpu_run):
+    printed, results = quick_cpu_run
+    assert [row["network"] for row in results["video"]] == list(gpu_check.VIDEO_NETWORKS)
+    for row in results["video"]:
+        assert row["frame"] == "160×120" and row["batch"] == gpu_check.VIDEO_BATCH and row["variant"] == "fp32"
+        assert row["frames_per_s"] == pytest.approx(row["batch"] * 1000 / row["ms_per_batch"])
+        assert re.search(rf"^{row['network']} +160×120 +fp32 +[\d.]+ +[\d.]+ +n/a$", printed, re.MULTILINE), row
+
+
+def test_the_video_path_gives_the_served_matte_of_a_frame():
+    """video_call on one fixture frame against the served pipeline's matte of it (numpy resize and min–max):
+    the same steps, so nearly the same matte."""
+    from PIL import Image
+
+    from matting.networks import alpha_from_output, network_spec, prepare_input
+    from matting.paths import REMBG_FIXTURES
+
+    network = gpu_check.load_networks(gpu_check.Setup(torch.device("cpu"), QUICK_BATCHES, QUICK_REPEATS,
+                                                      gpu_check.Budget(60), quick=False), ["u2netp"], None)["u2netp"]
+    photo = Image.open(REMBG_FIXTURES / "anime-girl-1.jpg").convert("RGB")
+    frames = torch.from_numpy(np.array(photo))[None]
+    ours = gpu_check.video_call(network, frames, torch.device("cpu"))()[0].numpy()
+    with torch.no_grad():
+        raw = network.module(torch.from_numpy(prepare_input(photo, network_spec("u2netp")))[None]).numpy()[0]
+    served = alpha_from_output(raw, network_spec("u2netp"), photo.size)
+    assert np.abs(ours.astype(float) - served).mean() < 3, "mean difference over 3/255"

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import av
+import pytest
 
 from client.video import main
 from matting.paths import PROJECT_ROOT
-from tests.matting.test_video import decoded_alphas, iou, plain_frame, write_clip
+from tests.video_clips import decoded_alphas, iou, plain_frame, write_clip
 
 FRAMES = 10
 #: Measured: U²-Net's matte of the disc, through VP9, has an IoU of 0.917–0.929 per frame (VP9 alone keeps a
@@ -19,10 +20,11 @@ FRAMES = 10
 MIN_IOU = 0.8
 
 
-def test_webm_with_the_served_matte(triton, tmp_path, capsys):
+@pytest.mark.parametrize("smooth", [[], ["--smooth"]])
+def test_webm_with_the_served_matte(triton, tmp_path, capsys, smooth):
     source, output = tmp_path / "disc.mp4", tmp_path / "disc.webm"
     alphas = write_clip(source, frames=FRAMES, paint=plain_frame)
-    assert main([str(source), str(output), "--url", triton.grpc_url, "--no-progress"]) == 0
+    assert main([str(source), str(output), "--url", triton.grpc_url, "--no-progress", *smooth]) == 0
     assert f"{FRAMES} frames at 25 fps and audio, webm" in capsys.readouterr().out
     with av.open(str(output)) as container:
         assert container.streams.audio

@@ -8,105 +8,29 @@ import hashlib
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from matting.video import Composite, VideoError, VideoLimits, matte_video, probe, read_frames
-
-FPS = 25
-FRAMES = 38  # 1.52 s
-SIZE = (160, 120)
-#: A matte decoded from VP9 or ProRes against the alpha that went in, per frame: both codecs are lossy
-#: (measured: 1.0 for this binary matte).
-MIN_IOU = 0.9
-
-
-def disc_alpha(index: int, size: tuple[int, int] = SIZE, radius: int = 30) -> np.ndarray:
-    """The disc of frame ``index`` as a uint8 matte: it moves 2 px right per frame."""
-    width, height = size
-    rows, columns = np.mgrid[0:height, 0:width]
-    inside = (columns - (40 + 2 * index)) ** 2 + (rows - height // 2) ** 2 <= radius**2
-    return np.where(inside, 255, 0).astype(np.uint8)
-
-
-def textured_frame(alpha: np.ndarray) -> np.ndarray:
-    """A textured disc (warm, fine checks) where ``alpha`` is set, over a textured background (cool stripes
-    with noise)."""
-    height, width = alpha.shape
-    rows, columns = np.mgrid[0:height, 0:width]
-    noise = np.random.default_rng(0).integers(0, 40, (height, width, 1))
-    background = np.stack([40 + 0 * rows, 80 + 60 * ((columns // 8) % 2), 160 + 0 * rows], axis=-1) + noise
-    disc = np.stack([230 + 0 * rows, 140 + 60 * (((rows // 4) + (columns // 4)) % 2), 40 + 0 * rows], axis=-1)
-    return np.where(alpha[..., None] > 0, disc, background).clip(0, 255).astype(np.uint8)
-
-
-def plain_frame(alpha: np.ndarray) -> np.ndarray:
-    """A bright disc on a dark plain background: what photo-trained networks segment."""
-    return np.where(alpha[..., None] > 0, np.uint8(235), np.uint8(20)).repeat(3, axis=-1)
-
-
-def write_clip(path: Path, frames: int = FRAMES, size: tuple[int, int] = SIZE, paint=textured_frame,
-               audio: bool = True) -> list[np.ndarray]:
-    """An H.264 MP4 of the moving disc (near-lossless), with a 440 Hz AAC track when ``audio``; returns the
-    alpha of every frame."""
-    alphas = [disc_alpha(index, size) for index in range(frames)]
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS, options={"crf": "10"})
-        video.width, video.height, video.pix_fmt = *size, "yuv420p"
-        sound = container.add_stream("aac", rate=44100) if audio else None
-        for index, alpha in enumerate(alphas):
-            frame = av.VideoFrame.from_ndarray(paint(alpha), format="rgb24")
-            frame.pts = index
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        if sound:
-            samples = 44100 * frames // FPS
-            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
-            for start in range(0, samples, 1024):
-                frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = 44100, start
-                container.mux(sound.encode(frame))
-            container.mux(sound.encode())
-    return alphas
-
-
-def decoded_alphas(path: Path) -> list[np.ndarray]:
-    """The alpha plane of every frame. FFmpeg's native VP9 decoder drops the alpha stream: WebM is decoded
-    with libvpx."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        decoder = av.CodecContext.create("libvpx-vp9", "r") if stream.codec_context.name == "vp9" else stream.codec_context
-        frames = [frame for packet in container.demux(stream) for frame in decoder.decode(packet)]
-    return [frame.to_ndarray(format="rgba")[..., 3] for frame in frames]
-
-
-def iou(matte: np.ndarray, truth: np.ndarray) -> float:
-    ours, theirs = matte >= 128, truth >= 128
-    return float((ours & theirs).sum() / max(1, (ours | theirs).sum()))
-
-
-def audio_duration(path: Path) -> float:
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        last = max(packet.pts + packet.duration for packet in container.demux(stream) if packet.size)
-        return float(last * stream.time_base)
+from tests.video_clips import FPS, FRAMES, SIZE, MIN_IOU, disc_alpha, textured_frame, write_clip, decoded_alphas, iou, audio_duration
 
 
 class KnownMatte:
     """The matte source of these tests: the generated alpha of each frame it is given, in order. It counts
-    the frames it was asked for, and raises at frame ``fail_at`` (a run stopped half-way)."""
+    the frames it was asked for and the calls (one per run), and raises at frame ``fail_at`` (a run stopped
+    half-way)."""
 
     def __init__(self, alphas: list[np.ndarray], fail_at: int | None = None):
-        self.alphas, self.fail_at, self.asked = alphas, fail_at, 0
+        self.alphas, self.fail_at, self.asked, self.calls = alphas, fail_at, 0, 0
 
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        first = self.asked
-        self.asked += len(frames)
-        if self.fail_at is not None and first + len(frames) > self.fail_at:
-            raise RuntimeError("stopped")
-        return self.alphas[first:first + len(frames)]
+    def __call__(self, frames):
+        self.calls += 1
+        for _ in frames:
+            if self.asked == self.fail_at:
+                raise RuntimeError("stopped")
+            self.asked += 1
+            yield self.alphas[self.asked - 1]
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +57,9 @@ def test_alpha_formats_keep_frames_rate_audio_and_matte(clip, tmp_path, format):
     before = digest(source)
     output = tmp_path / f"out.{format}"
     done = []
-    matte_video(source, output, KnownMatte(alphas), progress=done.append)
+    matte = KnownMatte(alphas)
+    matte_video(source, output, matte, progress=done.append)
+    assert matte.calls == 1  # one stream for the whole file
     assert digest(source) == before, "the input was modified"
     assert sum(done) == FRAMES
     assert not output.with_name(output.name + ".parts").exists()
@@ -201,7 +127,7 @@ def test_a_stopped_run_resumes_without_redoing_written_segments(clip, tmp_path):
     output = tmp_path / "out.webm"
     first_segment = output.with_name("out.webm.parts") / "segment-00000000.webm"
     with pytest.raises(RuntimeError, match="stopped"):
-        matte_video(source, output, KnownMatte(alphas, fail_at=15), segment_seconds=0.5, batch_frames=4)
+        matte_video(source, output, KnownMatte(alphas, fail_at=15), segment_seconds=0.5)
     written = first_segment.stat()
     assert not output.exists()
 
@@ -209,13 +135,14 @@ def test_a_stopped_run_resumes_without_redoing_written_segments(clip, tmp_path):
         """Starts at the second segment (frame 12), and looks at the first one while the run is on."""
 
         def __call__(self, frames):
-            if self.asked == 12:
-                self.seen = first_segment.stat()
-            return super().__call__(frames)
+            for alpha in super().__call__(frames):
+                if self.asked == 13:
+                    self.seen = first_segment.stat()
+                yield alpha
 
     resumed = Resumed(alphas)
     resumed.asked = 12
-    matte_video(source, output, resumed, segment_seconds=0.5, batch_frames=4)
+    matte_video(source, output, resumed, segment_seconds=0.5)
     assert resumed.asked == FRAMES
     assert (resumed.seen.st_ino, resumed.seen.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
     assert probe(output).frames == FRAMES

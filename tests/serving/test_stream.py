@@ -30,7 +30,7 @@ from matting.paths import MODEL_REPOSITORY
 from matting.temporal import STRENGTH
 from serving.admin_key import control_client
 from serving.repository import read_config
-from tests.matting.test_video import iou, plain_frame
+from tests.video_clips import iou, plain_frame
 
 SIZE = (200, 150)
 FAST = OutputOptions(model="u2netp")
@@ -174,7 +174,7 @@ def test_smoothing_calms_a_still_noisy_clip(triton):
     assert flicker(smoothed) < flicker(plain)
 
 
-STEP_MODULES = ("serving.steps", "serving.stream")
+STEP_MODULES = ("serving.requests", "serving.steps", "serving.stream")
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def stream_step(monkeypatch):
         monkeypatch.delitem(sys.modules, name, raising=False)
     module = importlib.import_module("serving.stream")
     step = module.StreamStep()
-    parameters = {"network": "u2netp", "input_size": "320", "networks": "u2net,u2netp"}
+    parameters = {"network": "u2netp", "input_size": "320", "networks": "u2net,u2netp", "network_batch": "2"}
     config = {"parameters": {key: {"string_value": value} for key, value in parameters.items()}}
     step.initialize({"model_config": json.dumps(config)})
     yield module, step
@@ -217,9 +217,30 @@ def test_smoothing_state_follows_each_stream_and_is_dropped(stream_step, monkeyp
     assert not step.streams, "an idle stream's state is dropped"
 
 
+def test_a_network_gets_at_most_network_batch_frames_at_once(stream_step, monkeypatch):
+    """Queued frames are grouped per network and sent in requests of at most ``network_batch`` (2 here), in order;
+    a frame refused while read keeps its error in its place."""
+    module, step = stream_step
+    sent = []
+
+    def run_network(network, batch):
+        sent.append((network, len(batch)))
+        return batch[:, :1] + (100 if network == "u2net" else 0)  # each output tells its frame and network
+
+    monkeypatch.setattr(step, "_run_network", run_network)
+    frames = [module.Frame(None, OutputOptions(), network, np.full((3, 4, 4), index, np.float32), False, None, None, False)
+              for index, network in enumerate(["u2netp", "u2net", "u2netp", "u2netp", "u2net", "u2netp"])]
+    refused = ValueError("a bad frame")
+    outputs = step._network_outputs([*frames[:3], refused, *frames[3:]])
+    assert sent == [("u2netp", 2), ("u2netp", 2), ("u2net", 2)]
+    assert outputs[3] is refused
+    answered = [output for output in outputs if output is not refused]
+    assert [float(output[0, 0, 0]) for output in answered] == [0, 101, 2, 3, 104, 5]
+
+
 def test_stream_errors_are_told_apart_by_their_status_or_else_their_text(stream_step):
     """On a working stream a frame's error carries only its text; the model's own faults all read the same."""
-    internal = sys.modules["serving.steps"].INTERNAL_MESSAGE
+    internal = sys.modules["serving.requests"].INTERNAL_MESSAGE
     assert isinstance(stream_error(InferenceServerException(msg=internal)), ServerError)
     assert isinstance(stream_error(InferenceServerException(msg="a frame is H×W×3 RGB; this one has 4 channels")), RequestError)
     lost = InferenceServerException(msg="Socket closed", status="StatusCode.UNAVAILABLE")

@@ -22,7 +22,7 @@ from tests import support
 from tests.support import repository_snapshot
 from ui.tabs.advanced import CONFIRM_KEY, MIN_SAMPLE_SPACING_S, SAMPLES_KEY
 
-ADVANCED_TAB = 3
+ADVANCED_TAB = 4
 U2NET_SHA256 = PINNED["u2net"].sha256
 DEFAULT_PIPELINE = "matting (default)"
 

@@ -35,12 +35,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DESKTOP, PHONE = (1440, 900), (390, 844)
 SCREENSHOTS = ARTIFACTS / "ui"
-TAB_NAMES = {"zh": ["单图处理", "批量处理", "历史记录", "高级设置"], "en": ["Single image", "Batch", "History", "Advanced"]}
-#: Latin words a Chinese page may show: file types, units, product names, the names of the served models (on the
+TAB_NAMES = {"zh": ["单图处理", "批量处理", "视频抠图", "历史记录", "高级设置"], "en": ["Single image", "Batch", "Video", "History", "Advanced"]}
+#: Latin words a Chinese page may show: file types and video formats, units, product names, the names of the served models (on the
 #: operator page, each explained in Chinese), "sha256", the photos' own names, and "English" on the language switch.
 ALLOWED_LATIN = {"png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "zip", "pt", "pth", "onnx", "mb", "kb", "gb",
                  "px", "dpi", "ms", "net", "netp", "cv", "unet", "triton", "cpu", "gpu", "cuda", "sha", "matting",
-                 "preprocess", "postprocess", "flip", "stream", "anime", "girl", "english"}
+                 "preprocess", "postprocess", "flip", "stream", "anime", "girl", "english", "mp", "mov", "webm",
+                 "mkv", "vp", "prores"}
 #: Text nodes that are not words: icon ligatures, hidden inputs, scripts, styles.
 VISIBLE_TEXT_SCRIPT = """
 const skip = "[data-testid='stIconMaterial'], script, style, svg, [aria-hidden='true']";
@@ -66,6 +67,7 @@ def dashboard(triton, tmp_path_factory):
     port = free_port()
     env = {**dashboard_env(triton), "CVUNET_HISTORY_DB": str(state / "history.sqlite3"),
            "CVUNET_OUTPUTS_DIR": str(state / "outputs"), "CVUNET_RESULTS_DIR": str(state / "results"),
+           "CVUNET_UI_VIDEO_JOBS_DIR": str(state / "video-jobs"),
            "CVUNET_UI_ROOTS": os.pathsep.join([str(state / "data"), str(state / "outputs")])}
     process = start_service("the dashboard", dashboard_command("127.0.0.1", port), f"http://127.0.0.1:{port}/_stcore/health",
                             ARTIFACTS / f"ui-browser-{port}.log", PROJECT_ROOT, env)
@@ -307,7 +309,7 @@ def test_a_single_image_job_downloads_again_from_the_history(browser, dashboard,
     open_page(browser, url, language)
     upload_single(browser, support.PHOTO)
     wait(browser, 180).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".cvunet-compare input[type='range']"))
-    click_tab(browser, TAB_NAMES[language][2])
+    click_tab(browser, TAB_NAMES[language][3])
     saved = download(browser, downloads, {"zh": "下载 anime-girl-1-抠图.png", "en": "Download anime-girl-1-cutout.png"}[language])
     with Image.open(saved) as image:
         assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (850, 601))

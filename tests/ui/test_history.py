@@ -17,7 +17,7 @@ from ui.history import HistoryStore, Job
 from ui.kept_results import KeptResults
 from ui.tabs.history import COLUMN_WIDTHS, STRINGS
 
-HISTORY_TAB = 2
+HISTORY_TAB = 3
 #: The wide layout's content width in a 1440 px window, and the table's row-selection column (Chromium, measured).
 CONTENT_WIDTH_AT_1440 = 1268
 SELECTION_COLUMN = 33

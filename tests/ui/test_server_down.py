@@ -16,6 +16,7 @@ def test_the_dashboard_says_the_service_is_restarting(tmp_path, monkeypatch):
     monkeypatch.setenv("CVUNET_UI_ROOTS", str(tmp_path))
     monkeypatch.setenv("CVUNET_OUTPUTS_DIR", str(tmp_path))
     monkeypatch.setenv("CVUNET_HISTORY_DB", str(tmp_path / "history.sqlite3"))
+    monkeypatch.setenv("CVUNET_UI_VIDEO_JOBS_DIR", str(tmp_path / "video-jobs"))
     app = AppTest.from_file(str(PROJECT_ROOT / "ui" / "app.py"), default_timeout=120)
     app.session_state["language"] = "en"
     app.run()

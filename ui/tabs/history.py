@@ -1,5 +1,5 @@
 """The 历史记录 / History tab: past jobs (newest first) in a compact table, the selected job's details
-below it, every job downloadable again, filters, and clearing.
+below it, every job downloadable again (a video's result while the server keeps it), filters, and clearing.
 
 Rows hold what the tabs recorded (engineer text for errors, option keys and values); this tab only
 words them for the user: options in the chosen language (unknown keys and values from older versions
@@ -27,9 +27,12 @@ from matting.layouts import ID_BACKGROUNDS, ID_SIZES, PRODUCT_SIDES
 from matting.options import MODELS
 from matting.previews import HEX_COLOUR
 from matting.recipes import MODES
+from client.video_jobs import DEFAULT_KEEP_S as VIDEO_KEEP_S
 from ui.archive import zip_folder
 from ui.history import Job
 from ui.state import sticky
+from ui.tabs.video import FORMATS as VIDEO_FORMATS
+from ui.tabs.video import STRINGS as VIDEO_STRINGS
 from ui.widgets import FORMAT_NAMES, SWATCHES
 from ui.widgets import STRINGS as FORM_STRINGS
 
@@ -42,6 +45,7 @@ STRINGS = {
         "kind_all": "All",
         "kind_single": "Single",
         "kind_batch": "Batch",
+        "kind_video": "Video",
         "status_all": "All",
         "status_ok": "Done",
         "status_partial": "Partly failed",
@@ -65,6 +69,7 @@ STRINGS = {
         "detail_line": "{status} · {kind} · {seconds:.1f} s · {model}",
         "model_version": "{model}, version {version}",
         "detail_size": "Image size: {size}",
+        "detail_video_size": "Video: {size} px · {frames} frames",
         "detail_sources": "Files: {sources}",
         "detail_options": "Options: {options}",
         "default_options": "default",
@@ -76,6 +81,7 @@ STRINGS = {
         "download_zip": "Download all results ({name}.zip)",
         "output_gone_kept": "This result is no longer kept: only the newest {limit} single-image results are kept. Process the photo again to get it.",
         "output_gone": "The result is no longer where it was saved (it was moved or deleted), so it cannot be downloaded again.",
+        "output_gone_video": "This result is no longer kept: video results stay on the server for {hours} hours. Process the video again to get it.",
         "no_output": "This job produced no result to download.",
         "clear_heading": "Clear history",
         "confirm_clear": "I'm sure: delete all {count} jobs from the history (result files stay on the server)",
@@ -103,6 +109,7 @@ STRINGS = {
         "kind_all": "全部",
         "kind_single": "单图",
         "kind_batch": "批量",
+        "kind_video": "视频",
         "status_all": "全部",
         "status_ok": "成功",
         "status_partial": "部分失败",
@@ -126,6 +133,7 @@ STRINGS = {
         "detail_line": "{status} · {kind} · {seconds:.1f} 秒 · {model}",
         "model_version": "{model}，版本 {version}",
         "detail_size": "图片尺寸：{size}",
+        "detail_video_size": "视频：{size} 像素 · {frames} 帧",
         "detail_sources": "文件：{sources}",
         "detail_options": "选项：{options}",
         "default_options": "默认",
@@ -137,6 +145,7 @@ STRINGS = {
         "download_zip": "下载全部结果（{name}.zip）",
         "output_gone_kept": "该结果已不再保留：单图结果只保留最新的 {limit} 个。如需要，请重新处理这张照片。",
         "output_gone": "结果文件已不在原来的位置（被移动或删除），无法再次下载。",
+        "output_gone_video": "该结果已不再保留：视频结果只在服务器上保留 {hours} 小时。如需要，请重新处理这个视频。",
         "no_output": "该任务没有生成可下载的结果。",
         "clear_heading": "清空历史",
         "confirm_clear": "我确定：从历史中删除全部 {count} 条任务（结果文件仍保留在服务器上）",
@@ -158,7 +167,7 @@ STRINGS = {
     },
 }
 
-KINDS = ("all", "single", "batch")
+KINDS = ("all", "single", "batch", "video")
 STATUSES = ("all", "ok", "partial", "failed")
 #: Text symbols, not emoji: the table is drawn on a canvas with the page's fonts, where an emoji can be a box.
 STATUS_ICONS = {"ok": "✓", "partial": "⚠", "failed": "✗"}
@@ -174,6 +183,8 @@ FLAG_OPTIONS = ("shadow", "decontaminate", "recursive")
 DETAIL_ONLY_OPTIONS = ("model", "source", "background")
 #: A single job's recorded image size, "850×601" ("-" when the file could not be read).
 PIXEL_SIZE = re.compile(r"\d+×\d+")
+#: A video job's recorded size: "1920×1080 · 250" (frames).
+VIDEO_SIZE = re.compile(r"(\d+×\d+) · (\d+)")
 #: Table column widths in pixels: together they fit a 1440 px wide window, the status whole.
 COLUMN_WIDTHS = {"preview": 56, "time": 130, "kind": 60, "sources": 210, "status": 120, "model": 130, "duration": 90,
                  "options": 400}
@@ -191,9 +202,9 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def option_words(options: dict, context) -> dict[str, str]:
+def option_words(options: dict, context, kind: str = "single") -> dict[str, str]:
     """Each option the user would recognise → its words in the page's language, in summary order, in
-    the words of the form that set it (ui.widgets) where it has them.
+    the words of the form that set it (ui.widgets, a video's: ui.tabs.video) where it has them.
 
     Keys this version does not show (concurrency, save, refine, tta of older rows) and values it does
     not know are left out: a row from another version must not put engineer words on the page.
@@ -221,7 +232,10 @@ def option_words(options: dict, context) -> dict[str, str]:
     for key in FLAG_OPTIONS:
         if options.get(key) is True:
             words[key] = say(f"opt_{key}")
-    if options.get("format") in FORMAT_NAMES:
+    if kind == "video":
+        if options.get("format") in VIDEO_FORMATS:
+            words["format"] = context.text(VIDEO_STRINGS, f"short_{options['format']}")
+    elif options.get("format") in FORMAT_NAMES:
         words["format"] = FORMAT_NAMES[options["format"]]
     if options.get("model") in MODELS:
         words["model"] = context.common(f"model_{options['model']}")
@@ -230,9 +244,9 @@ def option_words(options: dict, context) -> dict[str, str]:
     return words
 
 
-def options_summary(options: dict, context) -> str:
+def options_summary(options: dict, context, kind: str = "single") -> str:
     """The table's one short line: what the result looks like, without the model (its own column)."""
-    words = option_words(options, context)
+    words = option_words(options, context, kind)
     return " · ".join(word for key, word in words.items() if key not in DETAIL_ONLY_OPTIONS)
 
 
@@ -317,7 +331,7 @@ def _job_table(jobs: list[Job], context, say) -> Job:
         "status": status_words(job.status, say),
         "model": model_words(job.model, context),
         "duration": round(job.duration_ms / 1000, 1),
-        "options": options_summary(job.options, context),
+        "options": options_summary(job.options, context, job.kind),
     } for job in jobs]
     text_columns = {name: st.column_config.TextColumn(say(f"col_{name}"), width=COLUMN_WIDTHS.get(name))
                     for name in ("time", "kind", "sources", "status", "model", "options")}
@@ -348,12 +362,15 @@ def _job_details(job: Job, context, say) -> None:
             model = say("model_version", model=model, version=job.model_version)
         st.markdown(say("detail_line", status=status_words(job.status, say), kind=say(f"kind_{job.kind}"),
                         seconds=job.duration_ms / 1000, model=model))
+        video_size = VIDEO_SIZE.fullmatch(job.image_size)
         if job.kind == "batch":
             st.caption(say("detail_size", size=say("images", count=image_count(job))))
+        elif job.kind == "video" and video_size:
+            st.caption(say("detail_video_size", size=video_size.group(1), frames=video_size.group(2)))
         elif PIXEL_SIZE.fullmatch(job.image_size):
             st.caption(say("detail_size", size=f"{job.image_size} px"))
         st.caption(say("detail_sources", sources=sources_text(job, say, shown=len(job.sources))))
-        words = option_words(job.options, context)
+        words = option_words(job.options, context, job.kind)
         st.caption(say("detail_options", options=" · ".join(words.values()) or say("default_options")))
         if job.error:
             _failure(job, context, say)
@@ -361,7 +378,7 @@ def _job_details(job: Job, context, say) -> None:
 
 
 def _failure(job: Job, context, say) -> None:
-    reasons = failure_reasons(job, context.reason)
+    reasons = failure_reasons(job, partial(context.reason, video=job.kind == "video"))
     if reasons[0][0] is None:
         st.warning(say("detail_error", reason=reasons[0][1]))
     else:
@@ -382,14 +399,25 @@ def _downloads(job: Job, context, say) -> None:
         return
     files = _result_files(output)
     for index, path in enumerate(files):
-        st.download_button(say("download_file", name=path.name), data=path.read_bytes, file_name=path.name,
-                           mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        name = _download_name(job, path, context)
+        st.download_button(say("download_file", name=name), data=path.read_bytes, file_name=name,
+                           mime=mimetypes.guess_type(name)[0] or "application/octet-stream",
                            key=f"history_download_{job.id}_{index}", on_click="ignore")
     if not files:
-        if output.is_relative_to(context.settings.results_dir):
+        if job.kind == "video":
+            st.warning(say("output_gone_video", hours=f"{VIDEO_KEEP_S / 3600:g}"))
+        elif output.is_relative_to(context.settings.results_dir):
             st.warning(say("output_gone_kept", limit=context.settings.results_limit))
         else:
             st.warning(say("output_gone"))
+
+
+def _download_name(job: Job, path: Path, context) -> str:
+    """A video's result is kept as ``result.<format>`` in its job's folder (named by the job's id); it
+    downloads under the name the Video tab gives it ("clip-matted.webm") while the job is kept."""
+    if job.kind == "video" and (video := context.video_jobs.get(path.parent.name)):
+        return video.result_name
+    return path.name
 
 
 def _result_files(output: Path) -> list[Path]:
