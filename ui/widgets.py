@@ -1,7 +1,9 @@
-"""Widgets more than one tab shows: the model choice and the output form (single image and batch)."""
+"""Widgets and words more than one tab shows: the model choice, the output form (single image and batch), the
+video formats' names (video and history), durations and file names in Markdown."""
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import streamlit as st
@@ -16,9 +18,18 @@ from ui.state import sticky
 #: Background swatches: name → colour; "custom" opens a colour picker.
 SWATCHES = {"white": "#ffffff", "light_grey": "#f2f2f2", "black": "#000000", "red": "#c8102e", "blue": "#438edb"}
 FORMAT_NAMES = {"png": "PNG", "webp": "WebP", "jpeg": "JPG"}
+#: A video's outputs (matting.video), in the order the video tab offers them; the first is the default.
+VIDEO_FORMATS = ("webm", "mov", "mp4", "png")
+MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 STRINGS = {
     "en": {
+        "seconds": "{seconds} s",
+        "minutes": "{minutes} min {seconds} s",
+        "video_format_webm": "Transparent WebM",
+        "video_format_mov": "Transparent MOV",
+        "video_format_mp4": "MP4 on a background",
+        "video_format_png": "PNG sequence (ZIP)",
         "output": "Make",
         "mode_transparent": "Transparent background",
         "mode_color": "Solid colour",
@@ -52,6 +63,12 @@ STRINGS = {
         "decontaminate_help": "Estimates the subject's own colours at soft edges, so the old background does not tint them.",
     },
     "zh": {
+        "seconds": "{seconds} 秒",
+        "minutes": "{minutes} 分 {seconds} 秒",
+        "video_format_webm": "透明背景 WebM",
+        "video_format_mov": "透明背景 MOV",
+        "video_format_mp4": "换背景 MP4",
+        "video_format_png": "PNG 序列（ZIP）",
         "output": "制作",
         "mode_transparent": "透明背景",
         "mode_color": "纯色背景",
@@ -150,3 +167,15 @@ def recipe_form(context: UiContext, scope: str) -> Recipe | None:
     return Recipe(mode, format, model, decontaminate, colour,
                   background.getvalue() if background else None, background.name if background else None,
                   product, id_layout)
+
+
+def duration_text(context: UiContext, seconds: float) -> str:
+    if seconds < 60:
+        return context.text(STRINGS, "seconds", seconds=f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}")
+    minutes, rest = divmod(round(seconds), 60)
+    return context.text(STRINGS, "minutes", minutes=minutes, seconds=rest)
+
+
+def markdown_escaped(name: str) -> str:
+    """A file name for Markdown, shown as it is."""
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", name)

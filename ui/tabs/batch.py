@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from ui.paths import PathNotAllowed, resolve_in_roots
 from ui.reasons import engineer_text
 from ui.sources import MAX_ZIP_MEMBERS, MAX_ZIP_TOTAL_BYTES, FolderChoice, Gathered, folder_choices, gather_uploads
 from ui.state import sticky
-from ui.widgets import recipe_form
+from ui.widgets import duration_text, markdown_escaped, recipe_form
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +50,6 @@ CARD_WIDTH = 160
 #: A card's status before the photo's name: marks every system font has (emoji fonts are missing on
 #: many servers and kiosk browsers, which then show empty boxes).
 MARKS = {"ok": ":green[✔]", "skipped": ":green[✔]", "failed": ":red[✘]", "waiting": ":gray[○]"}
-MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 RUN_KEY = "batch_run"
 
 STRINGS = {
@@ -95,8 +93,6 @@ STRINGS = {
         "failed": "Failed",
         "time": "Total time",
         "rate": "Photos per minute",
-        "seconds": "{seconds} s",
-        "minutes": "{minutes} min {seconds} s",
         "output_dir": "Results saved in `{path}`",
         "download_zip": "Download all results (ZIP)",
         "only_failed": "Only the failed photos ({count})",
@@ -144,8 +140,6 @@ STRINGS = {
         "failed": "失败",
         "time": "总耗时",
         "rate": "每分钟张数",
-        "seconds": "{seconds} 秒",
-        "minutes": "{minutes} 分 {seconds} 秒",
         "output_dir": "结果已保存到 `{path}`",
         "download_zip": "下载全部结果（ZIP）",
         "only_failed": "只看失败的照片（{count} 张）",
@@ -213,13 +207,6 @@ def _clear_run() -> None:
 def plain_error(context: UiContext, message: str) -> str:
     """A failed file's error in the user's words (the engine's text goes to the log and the history)."""
     return context.common("bad_image", reason=context.reason(message))
-
-
-def duration_text(context: UiContext, seconds: float) -> str:
-    if seconds < 60:
-        return context.text(STRINGS, "seconds", seconds=f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}")
-    minutes, rest = divmod(round(seconds), 60)
-    return context.text(STRINGS, "minutes", minutes=minutes, seconds=rest)
 
 
 def photos_per_minute(photos: int, seconds: float) -> float:
@@ -422,7 +409,7 @@ def _show_left_out(context: UiContext, run: BatchRun) -> None:
 
 def card_line(status: str, name: str) -> str:
     """The status mark and the photo's name, as Markdown (the name escaped: it is shown as it is)."""
-    return MARKS[status] + " " + MARKDOWN_PUNCTUATION.sub(r"\\\1", name)
+    return MARKS[status] + " " + markdown_escaped(name)
 
 
 def _card(context: UiContext, run: BatchRun, outcome: FileOutcome, with_retry: bool) -> None:

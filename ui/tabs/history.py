@@ -31,9 +31,7 @@ from client.video_jobs import DEFAULT_KEEP_S as VIDEO_KEEP_S
 from ui.archive import zip_folder
 from ui.history import Job
 from ui.state import sticky
-from ui.tabs.video import FORMATS as VIDEO_FORMATS
-from ui.tabs.video import STRINGS as VIDEO_STRINGS
-from ui.widgets import FORMAT_NAMES, SWATCHES
+from ui.widgets import FORMAT_NAMES, SWATCHES, VIDEO_FORMATS
 from ui.widgets import STRINGS as FORM_STRINGS
 
 STRINGS = {
@@ -204,7 +202,7 @@ def _number(value) -> bool:
 
 def option_words(options: dict, context, kind: str = "single") -> dict[str, str]:
     """Each option the user would recognise → its words in the page's language, in summary order, in
-    the words of the form that set it (ui.widgets, a video's: ui.tabs.video) where it has them.
+    the words of the form that set it (ui.widgets) where it has them.
 
     Keys this version does not show (concurrency, save, refine, tta of older rows) and values it does
     not know are left out: a row from another version must not put engineer words on the page.
@@ -234,7 +232,7 @@ def option_words(options: dict, context, kind: str = "single") -> dict[str, str]
             words[key] = say(f"opt_{key}")
     if kind == "video":
         if options.get("format") in VIDEO_FORMATS:
-            words["format"] = context.text(VIDEO_STRINGS, f"short_{options['format']}")
+            words["format"] = context.text(FORM_STRINGS, f"video_format_{options['format']}")
     elif options.get("format") in FORMAT_NAMES:
         words["format"] = FORMAT_NAMES[options["format"]]
     if options.get("model") in MODELS:

@@ -24,16 +24,13 @@ from matting.previews import PREVIEW_BOX, over_checkerboard
 from matting.video import VideoError
 from ui.context import UPLOAD_TYPES, UiContext, video_limits
 from ui.state import sticky
-from ui.tabs.batch import MARKDOWN_PUNCTUATION, duration_text
-from ui.widgets import SWATCHES, model_choice
+from ui.widgets import SWATCHES, VIDEO_FORMATS, duration_text, markdown_escaped, model_choice
 from ui.widgets import STRINGS as FORM_STRINGS
 
 LOG = logging.getLogger(__name__)
 
 #: What the uploader takes (matting.video reads these containers).
 VIDEO_TYPES = ["mp4", "mov", "webm", "mkv", "gif"]
-#: The output choices, in the order offered; the first is the default (a cut-out, as on the other tabs).
-FORMATS = ("webm", "mov", "mp4", "png")
 ACTIVE = ("queued", "running")
 #: How often the job panel asks for progress while a job is queued or running.
 POLL_S = 1.0
@@ -61,10 +58,6 @@ STRINGS = {
         "format_mov": "Transparent MOV (ProRes 4444, for professional editing)",
         "format_mp4": "MP4 on white or a colour (H.264, ready to publish: product videos)",
         "format_png": "PNG sequence (ZIP)",
-        "short_webm": "Transparent WebM",
-        "short_mov": "Transparent MOV",
-        "short_mp4": "MP4 on a background",
-        "short_png": "PNG sequence (ZIP)",
         "background": "Or a background picture (optional, scaled to cover the frame)",
         "start": "Start",
         "checking": "Checking the video…",
@@ -102,10 +95,6 @@ STRINGS = {
         "format_mov": "透明背景 MOV（ProRes 4444，专业剪辑）",
         "format_mp4": "白底/彩色背景 MP4（H.264，适合直接发布，电商主图视频）",
         "format_png": "PNG 序列（ZIP）",
-        "short_webm": "透明背景 WebM",
-        "short_mov": "透明背景 MOV",
-        "short_mp4": "换背景 MP4",
-        "short_png": "PNG 序列（ZIP）",
         "background": "或使用背景图片（可选，自动缩放铺满画面）",
         "start": "开始处理",
         "checking": "正在检查视频…",
@@ -161,7 +150,7 @@ def _colour(context: UiContext) -> str:
 def _form(context: UiContext) -> VideoRequest:
     text = partial(context.text, STRINGS)
     model = model_choice(context, "video_model")
-    format = sticky(st.radio, "video_format", context.language, FORMATS[0], text("output"), options=FORMATS,
+    format = sticky(st.radio, "video_format", context.language, VIDEO_FORMATS[0], text("output"), options=VIDEO_FORMATS,
                     format_func=lambda value: text(f"format_{value}"))
     if format != "mp4":
         return VideoRequest(format, model)
@@ -261,15 +250,10 @@ def _preview(context: UiContext, job: VideoJob) -> None:
         st.caption(text("checkerboard_note"))
 
 
-def escaped(name: str) -> str:
-    """A file name for Markdown, shown as it is."""
-    return MARKDOWN_PUNCTUATION.sub(r"\\\1", name)
-
-
 def _job_in_full(context: UiContext, job: VideoJob, jobs: list[VideoJob]) -> None:
-    text = partial(context.text, STRINGS)
-    st.markdown(text("facts", name=escaped(job.filename), width=job.width, height=job.height,
-                     frames=job.frames_total, output=text(f"short_{job.format}")))
+    text, form = partial(context.text, STRINGS), partial(context.text, FORM_STRINGS)
+    st.markdown(text("facts", name=markdown_escaped(job.filename), width=job.width, height=job.height,
+                     frames=job.frames_total, output=form(f"video_format_{job.format}")))
     played = False
     if job.status == "queued":
         _queued(context, job, jobs)
@@ -290,10 +274,10 @@ def _status(context: UiContext, job: VideoJob) -> str:
 
 def _job_line(context: UiContext, job: VideoJob) -> None:
     """A recent job in one line: its name, output and status, and a button to show it in full."""
-    text = partial(context.text, STRINGS)
+    text, form = partial(context.text, STRINGS), partial(context.text, FORM_STRINGS)
     with st.container(border=True):
         name_column, show_column = st.columns([4, 1], vertical_alignment="center")
-        name_column.markdown(f"**{escaped(job.filename)}** · {text(f'short_{job.format}')} · {_status(context, job)}")
+        name_column.markdown(f"**{markdown_escaped(job.filename)}** · {form(f'video_format_{job.format}')} · {_status(context, job)}")
         show_column.button(text("show"), key=f"video_show_{job.id}", on_click=_show, args=(job.id,))
 
 
