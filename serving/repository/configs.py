@@ -44,9 +44,11 @@ class RepositorySettings:
     step_instances: int = 2
     #: 0: the cores divided among the network instances.
     intra_op_threads: int = 0
-    #: The most video frames the stream model sends a network at once (CPU): U²-Net's arena keeps the working
-    #: memory of the largest batch it ran. The GPU repository sends up to ``max_batch_size``.
-    stream_network_batch: int = 2
+    #: The most video frames the stream model sends a network at once (CPU): a network's arena keeps the working
+    #: memory of the largest batch it ran, and on CPU a batch is no faster (bench.video_throughput: U²-Net's
+    #: peak 1156 / 1510 / 3792 MB at 1 / 2 / 8, 0.92 / 0.87 / 0.87 frames/s). The GPU repository sends up to
+    #: ``max_batch_size``.
+    stream_network_batch: int = 1
 
 
 def _tensor(name: str, dtype: int, dims: list[int], optional: bool = False) -> mc.ModelInput:

@@ -51,10 +51,10 @@ def flicker(mattes: list[np.ndarray]) -> float:
     return float(np.mean([np.abs(after.astype(float) - before).mean() for before, after in zip(mattes, mattes[1:])]))
 
 
-def network_counts(triton, network: str) -> tuple[int, int]:
-    """(frames, executions) the network has run: fewer executions than frames means it got batches."""
+def execution_counts(triton, model: str) -> tuple[int, int]:
+    """(frames, executions) the model has run: fewer executions than frames means it got batches."""
     with control_client(triton.grpc_url, triton.admin_key_file) as control:  # statistics need the key
-        stats = control.get_inference_statistics(network, as_json=True)["model_stats"][0]
+        stats = control.get_inference_statistics(model, as_json=True)["model_stats"][0]
     return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
 
 
@@ -68,9 +68,11 @@ def test_the_stream_is_decoupled_batched_and_runs_one_instance():
     assert "serving.stream import StreamStep" in (MODEL_REPOSITORY / contract.STREAM / "1" / "model.py").read_text()
 
 
-def test_concurrent_streams_keep_frame_order_and_reach_the_network_in_batches(triton):
+def test_concurrent_streams_keep_frame_order_and_are_batched_within_the_network_batch(triton):
+    """The stream model takes the frames queued meanwhile as one batch; a network gets at most ``network_batch``."""
     clips = {stream: [disc((30 + 14 * index, 40 + 35 * stream)) for index in range(8)] for stream in range(3)}
-    before = network_counts(triton, "u2netp")
+    network_batch = int(read_config(MODEL_REPOSITORY / contract.STREAM / "config.pbtxt").parameters["network_batch"].string_value)
+    before, stream_before = execution_counts(triton, "u2netp"), execution_counts(triton, contract.STREAM)
 
     def matte(clip):
         with MattingClient(triton.grpc_url) as matting:
@@ -82,9 +84,11 @@ def test_concurrent_streams_keep_frame_order_and_reach_the_network_in_batches(tr
         ious = [iou(matte, alpha) for matte, (_, alpha) in zip(mattes[stream], clip)]
         print(f"stream {stream} IoU per frame:", [round(value, 3) for value in ious])
         assert len(ious) == len(clip) and min(ious) >= MIN_IOU, ious
-    frames, executions = (after - start for after, start in zip(network_counts(triton, "u2netp"), before))
-    print(f"{frames} frames in {executions} network executions")
-    assert frames == 24 and executions < frames
+    frames, executions = (after - start for after, start in zip(execution_counts(triton, "u2netp"), before))
+    streamed, batches = (after - start for after, start in zip(execution_counts(triton, contract.STREAM), stream_before))
+    print(f"{streamed} frames in {batches} stream executions, {executions} network executions")
+    assert streamed == frames == 24 and batches < streamed
+    assert frames / network_batch <= executions <= frames
 
 
 def test_rgba_and_composite_frames_come_back_raw(triton):
