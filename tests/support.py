@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from launch.options import Ports
-from launch.processes import free_port
+from launch.processes import free_port, start_service
+from launch.stack import dashboard_command, dashboard_env
 from launch.triton import EmbeddedTriton
 from matting import contract
 from matting.paths import PROJECT_ROOT, REMBG_FIXTURES
@@ -221,3 +222,23 @@ def rest_process(name: str, triton_url: str, jobs_dir: Path, **environment: str)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def dashboard_process(triton: EmbeddedTriton, state: Path, name: str) -> Iterator[str]:
+    """The dashboard on a free port for ``triton``, with its folders, history, results and video jobs under
+    ``state``; yields its URL once it answers. Its output goes to test-artifacts/ui-<name>-<port>.log."""
+    for folder in ("data", "outputs"):
+        (state / folder).mkdir(exist_ok=True)
+    port = free_port()
+    env = {**dashboard_env(triton), "CVUNET_HISTORY_DB": str(state / "history.sqlite3"),
+           "CVUNET_OUTPUTS_DIR": str(state / "outputs"), "CVUNET_RESULTS_DIR": str(state / "results"),
+           "CVUNET_UI_VIDEO_JOBS_DIR": str(state / "video-jobs"),
+           "CVUNET_UI_ROOTS": os.pathsep.join([str(state / "data"), str(state / "outputs")])}
+    process = start_service("the dashboard", dashboard_command("127.0.0.1", port), f"http://127.0.0.1:{port}/_stcore/health",
+                            ARTIFACTS / f"ui-{name}-{port}.log", PROJECT_ROOT, env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -118,7 +118,8 @@ def model_choice(context: UiContext, name: str) -> str:
     return model
 
 
-def _colour(context: UiContext, scope: str) -> str:
+def colour_choice(context: UiContext, scope: str) -> str:
+    """A background colour: one of the swatches, or any colour from the picker."""
     text = partial(context.text, STRINGS)
     swatch = sticky(st.pills, f"{scope}_swatch", context.language, "white", text("colour"),
                     options=[*SWATCHES, "custom"], format_func=lambda name: text(f"swatch_{name}"),
@@ -138,7 +139,7 @@ def recipe_form(context: UiContext, scope: str) -> Recipe | None:
                   format_func=lambda value: text(f"mode_{value}"), horizontal=True)
     colour, background, product, id_layout = "#ffffff", None, ProductLayout(), IdPhotoLayout()
     if mode in ("color", "product"):
-        colour = _colour(context, scope)
+        colour = colour_choice(context, scope)
     if mode == "image":
         background = st.file_uploader(text("background"), type=UPLOAD_TYPES, key=f"{scope}_background",
                                       max_upload_size=context.settings.max_upload_mb)

@@ -25,9 +25,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-from launch.processes import free_port, start_service
-from launch.stack import dashboard_command, dashboard_env
-from matting.paths import PROJECT_ROOT
 from tests import support
 from tests.support import ARTIFACTS
 
@@ -62,18 +59,8 @@ def dashboard(triton, tmp_path_factory):
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.fail("Debian chromium and chromium-driver are missing: run the tests with `make test`")
     state = tmp_path_factory.mktemp("dashboard")
-    for folder in ("data", "outputs"):
-        (state / folder).mkdir()
-    port = free_port()
-    env = {**dashboard_env(triton), "CVUNET_HISTORY_DB": str(state / "history.sqlite3"),
-           "CVUNET_OUTPUTS_DIR": str(state / "outputs"), "CVUNET_RESULTS_DIR": str(state / "results"),
-           "CVUNET_UI_VIDEO_JOBS_DIR": str(state / "video-jobs"),
-           "CVUNET_UI_ROOTS": os.pathsep.join([str(state / "data"), str(state / "outputs")])}
-    process = start_service("the dashboard", dashboard_command("127.0.0.1", port), f"http://127.0.0.1:{port}/_stcore/health",
-                            ARTIFACTS / f"ui-browser-{port}.log", PROJECT_ROOT, env)
-    yield f"http://127.0.0.1:{port}", state
-    process.terminate()
-    process.wait(timeout=30)
+    with support.dashboard_process(triton, state, "browser") as url:
+        yield url, state
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ Every refusal of matting.video maps to its own plain sentence, in both languages
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -16,11 +15,8 @@ from pathlib import Path
 import pytest
 
 from client.video_jobs import VideoJobs
-from launch.processes import free_port, start_service
-from launch.stack import dashboard_command, dashboard_env
-from matting.paths import PROJECT_ROOT
 from matting.video import VideoError, VideoLimits, probe
-from tests.support import ARTIFACTS
+from tests.support import dashboard_process
 from tests.ui import test_browser
 from tests.ui.test_browser import click_tab, click_text, download, english_words, no_traceback, open_page, screenshot, wait, \
     wait_until_idle
@@ -217,19 +213,8 @@ def test_the_chinese_tab_shows_its_choices_in_chinese(app_test):
 @pytest.fixture(scope="module")
 def video_dashboard(triton, tmp_path_factory):
     """A dashboard process of its own: its video jobs in a private folder."""
-    state = tmp_path_factory.mktemp("video-dashboard")
-    for folder in ("data", "outputs"):
-        (state / folder).mkdir()
-    port = free_port()
-    env = {**dashboard_env(triton), "CVUNET_HISTORY_DB": str(state / "history.sqlite3"),
-           "CVUNET_OUTPUTS_DIR": str(state / "outputs"), "CVUNET_RESULTS_DIR": str(state / "results"),
-           "CVUNET_UI_VIDEO_JOBS_DIR": str(state / "video-jobs"),
-           "CVUNET_UI_ROOTS": os.pathsep.join([str(state / "data"), str(state / "outputs")])}
-    process = start_service("the dashboard", dashboard_command("127.0.0.1", port), f"http://127.0.0.1:{port}/_stcore/health",
-                            ARTIFACTS / f"ui-video-browser-{port}.log", PROJECT_ROOT, env)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=30)
+    with dashboard_process(triton, tmp_path_factory.mktemp("video-dashboard"), "video-browser") as url:
+        yield url
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

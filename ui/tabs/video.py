@@ -24,7 +24,7 @@ from matting.previews import PREVIEW_BOX, over_checkerboard
 from matting.video import VideoError
 from ui.context import UPLOAD_TYPES, UiContext, video_limits
 from ui.state import sticky
-from ui.widgets import SWATCHES, VIDEO_FORMATS, duration_text, markdown_escaped, model_choice
+from ui.widgets import VIDEO_FORMATS, colour_choice, duration_text, markdown_escaped, model_choice
 from ui.widgets import STRINGS as FORM_STRINGS
 
 LOG = logging.getLogger(__name__)
@@ -136,17 +136,6 @@ class VideoRequest:
     bg_image: bytes | None = None
 
 
-def _colour(context: UiContext) -> str:
-    """The MP4's background: the swatches of the image tabs (their words), or any colour."""
-    form = partial(context.text, FORM_STRINGS)
-    swatch = sticky(st.pills, "video_swatch", context.language, "white", form("colour"),
-                    options=[*SWATCHES, "custom"], format_func=lambda name: form(f"swatch_{name}"),
-                    selection_mode="single", required=True)
-    if swatch == "custom":
-        return sticky(st.color_picker, "video_custom_colour", context.language, "#ffffff", form("custom_colour"))
-    return SWATCHES[swatch]
-
-
 def _form(context: UiContext) -> VideoRequest:
     text = partial(context.text, STRINGS)
     model = model_choice(context, "video_model")
@@ -154,7 +143,7 @@ def _form(context: UiContext) -> VideoRequest:
                     format_func=lambda value: text(f"format_{value}"))
     if format != "mp4":
         return VideoRequest(format, model)
-    colour = _colour(context)
+    colour = colour_choice(context, "video")
     picture = st.file_uploader(text("background"), type=UPLOAD_TYPES, key="video_background",
                                max_upload_size=context.settings.max_upload_mb)
     if picture is not None:  # the picture covers the whole frame: the colour would not show
